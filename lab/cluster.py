@@ -1,0 +1,361 @@
+"""N independent Kubernetes clusters on loopback: etcd, kube-apiserver, controller-manager, scheduler and
+kwok fake nodes per cluster, one kubeconfig with a context per cluster.
+
+Every process is started in its own session and recorded by PID in the state file, so `down` stops exactly
+what `up` started. All of it must run inside a loopback-only network namespace (see lab.netns).
+"""
+
+import base64
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from lab import build, netns, pki
+
+REPO = Path(__file__).resolve().parent.parent
+STATE_FILE = "state.json"
+
+
+def default_state_dir():
+    return Path(os.environ.get("AMBIENTMESH_LAB_DIR", REPO / ".lab"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LabError(RuntimeError):
+    pass
+
+
+class Lab:
+    """A set of local clusters described by a state directory."""
+
+    def __init__(self, state_dir=None):
+        self.dir = Path(state_dir or default_state_dir()).resolve()
+        self.state_path = self.dir / STATE_FILE
+
+    # ---- state -------------------------------------------------------------------------------------------
+    def load(self):
+        if self.state_path.exists():
+            return json.loads(self.state_path.read_text())
+        return {"clusters": [], "processes": []}
+
+    def save(self, state):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_path)
+
+    @property
+    def kubeconfig(self):
+        return self.dir / "kubeconfig"
+
+    def clusters(self):
+        return self.load()["clusters"]
+
+    # ---- processes ---------------------------------------------------------------------------------------
+    def spawn(self, state, name, argv, cluster=None):
+        """Start a long-running process in its own session; its output goes to logs/<name>.log."""
+        logs = self.dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log = open(logs / (name + ".log"), "ab")
+        proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True, cwd=str(self.dir))
+        log.close()
+        state["processes"].append({"name": name, "pid": proc.pid, "cluster": cluster, "argv0": str(argv[0])})
+        self.save(state)
+        return proc
+
+    @staticmethod
+    def _alive(entry):
+        try:
+            cmdline = Path("/proc/%d/cmdline" % entry["pid"]).read_bytes()
+        except OSError:
+            return False
+        # A recycled PID runs something else: never signal it.
+        return os.path.basename(entry["argv0"]).encode() in cmdline.split(b"\0")[0]
+
+    def running(self):
+        return [p for p in self.load()["processes"] if self._alive(p)]
+
+    def stop_processes(self, predicate=lambda entry: True, timeout=15):
+        state = self.load()
+        victims = [p for p in state["processes"] if predicate(p)]
+        for p in reversed(victims):
+            if self._alive(p):
+                try:
+                    os.killpg(p["pid"], signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(self._alive(p) for p in victims):
+            time.sleep(0.2)
+        for p in victims:
+            if self._alive(p):
+                try:
+                    os.killpg(p["pid"], signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        state["processes"] = [p for p in state["processes"] if p not in victims]
+        self.save(state)
+        return victims
+
+    # ---- bring-up ----------------------------------------------------------------------------------------
+    def up(self, count, crds=False, nodes=1, timeout=180):
+        """Start clusters cluster1..clusterN (those already running are kept) and return their descriptions."""
+        netns.require_isolated()
+        binaries = self._binaries()
+        state = self.load()
+        have = {c["name"] for c in state["clusters"]}
+        alive = {p["cluster"] for p in self.running()}
+        if have - alive:
+            # a stale description (processes gone, e.g. after a reboot) is rebuilt from scratch
+            self.stop_processes(lambda p: p["cluster"] in have - alive)
+            state = self.load()
+            state["clusters"] = [c for c in state["clusters"] if c["name"] in alive]
+            have = alive
+        new = []
+        for i in range(1, count + 1):
+            name = "cluster%d" % i
+            if name in have:
+                continue
+            cdir = self.dir / name
+            spec = {
+                "name": name,
+                "index": i,
+                "dir": str(cdir),
+                "service_cidr": "10.%d.0.0/16" % (95 + i),
+                "service_ip": "10.%d.0.1" % (95 + i),
+                "pod_cidr": "10.%d.0.0/16" % (199 + i),
+                "advertise_address": "198.51.100.%d" % (10 * i),
+                "ports": {k: free_port() for k in ("etcd", "etcd_peer", "apiserver", "kcm", "scheduler", "kwok")},
+            }
+            pki.write_cluster_pki(cdir / "pki", name, spec["service_ip"])
+            self._write_cluster_kubeconfig(spec)
+            state["clusters"].append(spec)
+            new.append(spec)
+        state["clusters"].sort(key=lambda c: c["index"])
+        self.save(state)
+        self.write_kubeconfig()
+        # Start every new cluster's etcd and apiserver together: startup is mostly waiting.
+        for spec in new:
+            self._start_etcd(state, spec, binaries)
+        for spec in new:
+            self._wait_http("http://127.0.0.1:%d/health" % spec["ports"]["etcd"], timeout, "etcd of " + spec["name"])
+            self._start_apiserver(state, spec, binaries)
+        for spec in new:
+            self._wait_https(spec, "/readyz", timeout)
+            self._start_controllers(state, spec, binaries)
+        for spec in new:
+            self._create_nodes(spec, nodes)
+            self._wait_ready(spec, timeout)
+        if crds:
+            self.apply_crds([c["name"] for c in state["clusters"]])
+        return state["clusters"]
+
+    def _binaries(self):
+        names = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+        found = {n: build.find(n) for n in names}
+        missing = [n for n, p in found.items() if p is None]
+        stages = build.bin_dir() / "kwok-stages.yaml"
+        if missing or not stages.exists():
+            raise LabError("lab binaries missing (%s); run `python -m lab build` first"
+                           % ", ".join(missing or ["kwok-stages.yaml"]))
+        found["kwok-stages"] = stages
+        return found
+
+    def _start_etcd(self, state, spec, b):
+        p = spec["ports"]
+        peer = "http://127.0.0.1:%d" % p["etcd_peer"]
+        client = "http://127.0.0.1:%d" % p["etcd"]
+        self.spawn(state, spec["name"] + "-etcd", [
+            b["etcd"], "--name", spec["name"], "--data-dir", Path(spec["dir"]) / "etcd",
+            "--listen-client-urls", client, "--advertise-client-urls", client,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", "%s=%s" % (spec["name"], peer),
+            "--unsafe-no-fsync", "--auto-compaction-retention=1", "--quota-backend-bytes=4294967296",
+            "--log-level=warn",
+        ], cluster=spec["name"])
+
+    def _start_apiserver(self, state, spec, b):
+        pk = Path(spec["dir"]) / "pki"
+        self.spawn(state, spec["name"] + "-apiserver", [
+            b["kube-apiserver"],
+            "--etcd-servers=http://127.0.0.1:%d" % spec["ports"]["etcd"],
+            "--bind-address=127.0.0.1", "--secure-port=%d" % spec["ports"]["apiserver"],
+            "--advertise-address=" + spec["advertise_address"],
+            "--tls-cert-file=%s" % (pk / "apiserver.crt"), "--tls-private-key-file=%s" % (pk / "apiserver.key"),
+            "--client-ca-file=%s" % (pk / "ca.crt"),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            "--service-account-key-file=%s" % (pk / "sa.pub"),
+            "--service-account-signing-key-file=%s" % (pk / "sa.key"),
+            "--service-cluster-ip-range=" + spec["service_cidr"],
+            "--authorization-mode=RBAC", "--allow-privileged=true",
+            "--enable-priority-and-fairness=false", "--max-requests-inflight=0",
+            "--max-mutating-requests-inflight=0", "--profiling=false", "--v=1",
+        ], cluster=spec["name"])
+
+    def _start_controllers(self, state, spec, b):
+        pk = Path(spec["dir"]) / "pki"
+        kc = Path(spec["dir"]) / "admin.kubeconfig"
+        self.spawn(state, spec["name"] + "-kcm", [
+            b["kube-controller-manager"], "--kubeconfig=%s" % kc,
+            "--authentication-kubeconfig=%s" % kc, "--authorization-kubeconfig=%s" % kc,
+            "--bind-address=127.0.0.1", "--secure-port=%d" % spec["ports"]["kcm"], "--leader-elect=false",
+            "--service-account-private-key-file=%s" % (pk / "sa.key"), "--root-ca-file=%s" % (pk / "ca.crt"),
+            "--cluster-name=" + spec["name"], "--use-service-account-credentials=false",
+            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller",
+            "--concurrent-deployment-syncs=10", "--concurrent-endpoint-syncs=10",
+            "--node-monitor-grace-period=60s", "--v=1",
+        ], cluster=spec["name"])
+        self.spawn(state, spec["name"] + "-scheduler", [
+            b["kube-scheduler"], "--kubeconfig=%s" % kc,
+            "--authentication-kubeconfig=%s" % kc, "--authorization-kubeconfig=%s" % kc,
+            "--bind-address=127.0.0.1", "--secure-port=%d" % spec["ports"]["scheduler"], "--leader-elect=false",
+            "--v=1",
+        ], cluster=spec["name"])
+        self.spawn(state, spec["name"] + "-kwok", [
+            b["kwok"], "--kubeconfig=%s" % kc, "--config=%s" % b["kwok-stages"],
+            "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            "--cidr=" + spec["pod_cidr"], "--node-ip=" + spec["advertise_address"],
+            "--node-lease-duration-seconds=40",
+            "--server-address=127.0.0.1:%d" % spec["ports"]["kwok"],
+        ], cluster=spec["name"])
+
+    # ---- kubeconfig --------------------------------------------------------------------------------------
+    @staticmethod
+    def _b64(path):
+        return base64.b64encode(Path(path).read_bytes()).decode()
+
+    def _kubeconfig_entries(self, spec):
+        pk = Path(spec["dir"]) / "pki"
+        n = spec["name"]
+        return (
+            {"name": n, "cluster": {"server": "https://127.0.0.1:%d" % spec["ports"]["apiserver"],
+                                    "certificate-authority-data": self._b64(pk / "ca.crt")}},
+            {"name": n + "-admin", "user": {"client-certificate-data": self._b64(pk / "admin.crt"),
+                                            "client-key-data": self._b64(pk / "admin.key")}},
+            {"name": n, "context": {"cluster": n, "user": n + "-admin"}},
+        )
+
+    def _write_cluster_kubeconfig(self, spec):
+        cluster, user, context = self._kubeconfig_entries(spec)
+        self._write_kc(Path(spec["dir"]) / "admin.kubeconfig", [cluster], [user], [context], spec["name"])
+
+    def write_kubeconfig(self):
+        clusters, users, contexts = [], [], []
+        for spec in self.clusters():
+            c, u, x = self._kubeconfig_entries(spec)
+            clusters.append(c)
+            users.append(u)
+            contexts.append(x)
+        current = contexts[0]["name"] if contexts else ""
+        self._write_kc(self.kubeconfig, clusters, users, contexts, current)
+
+    @staticmethod
+    def _write_kc(path, clusters, users, contexts, current):
+        doc = {"apiVersion": "v1", "kind": "Config", "clusters": clusters, "users": users,
+               "contexts": contexts, "current-context": current, "preferences": {}}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(yaml.safe_dump(doc))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+
+    # ---- waits -------------------------------------------------------------------------------------------
+    def _wait_http(self, url, timeout, what, context=None):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=2, context=context) as r:
+                    if r.status == 200:
+                        return
+            except OSError as e:
+                last = e
+            self._check_alive(what)
+            time.sleep(0.3)
+        raise LabError("%s not ready after %ss at %s: %s (see %s)" % (what, timeout, url, last, self.dir / "logs"))
+
+    def _check_alive(self, what):
+        state = self.load()
+        dead = [p["name"] for p in state["processes"] if not self._alive(p)]
+        if dead:
+            raise LabError("%s: process %s exited; see %s" % (what, ", ".join(dead), self.dir / "logs"))
+
+    def _wait_https(self, spec, path, timeout):
+        ctx = ssl.create_default_context(cafile=str(Path(spec["dir"]) / "pki" / "ca.crt"))
+        self._wait_http("https://127.0.0.1:%d%s" % (spec["ports"]["apiserver"], path), timeout,
+                        "kube-apiserver of " + spec["name"], context=ctx)
+
+    def kubectl(self, cluster, *args, check=True, input=None):
+        kubectl = build.find("kubectl")
+        if kubectl is None:
+            raise LabError("kubectl not found; `make setup` installs it")
+        return subprocess.run([str(kubectl), "--kubeconfig", str(self.kubeconfig), "--context", cluster] + list(args),
+                              capture_output=True, text=True, check=check, input=input)
+
+    def _create_nodes(self, spec, count):
+        docs = []
+        for n in range(count):
+            docs.append({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": "%s-node-%d" % (spec["name"], n),
+                             "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                             "labels": {"kubernetes.io/role": "agent", "type": "kwok",
+                                        "kubernetes.io/hostname": "%s-node-%d" % (spec["name"], n),
+                                        "topology.kubernetes.io/region": spec["name"],
+                                        "topology.kubernetes.io/zone": spec["name"] + "-a"}},
+                "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                           "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
+            })
+        self.kubectl(spec["name"], "apply", "-f", "-", input=yaml.safe_dump_all(docs))
+
+    def _wait_ready(self, spec, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sa = self.kubectl(spec["name"], "get", "serviceaccount", "default", "-n", "default", check=False)
+            if sa.returncode == 0:
+                break
+            time.sleep(0.5)
+        else:
+            raise LabError("default ServiceAccount never appeared in %s (controller-manager down?)" % spec["name"])
+        self.kubectl(spec["name"], "wait", "node", "--all", "--for=condition=Ready",
+                     "--timeout=%ds" % max(1, int(deadline - time.monotonic())))
+
+    def apply_crds(self, names):
+        from lab import crds
+
+        srcs = crds.sources(fetch=False)
+        for name in names:
+            for path in srcs["gateway-api"] + srcs["istio"]:
+                self.kubectl(name, "apply", "--server-side", "--force-conflicts", "--field-manager=lab",
+                             "-f", str(path))
+            self.kubectl(name, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+    # ---- teardown ----------------------------------------------------------------------------------------
+    def down(self, remove=False):
+        stopped = self.stop_processes()
+        state = self.load()
+        state["clusters"] = []
+        self.save(state)
+        if remove:
+            import shutil
+
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return stopped
+
+    def status(self):
+        procs = self.load()["processes"]
+        return [dict(p, alive=self._alive(p)) for p in procs]

@@ -1,0 +1,139 @@
+# -*- coding: utf-8 -*-
+# Copyright: ambientmesh.multicluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cluster client every module uses: kubernetes.core's auth contract and client, plus the reads and
+writes our modules need (server-side apply with our field manager, dry-run in check mode, errors that
+name the object)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import os
+
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare import clean
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError, api_error
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+
+try:
+    from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
+except ImportError:
+    # Reported by AnsibleK8SModule.requires() when the module starts.
+    DynamicApiError = NotFoundError = ResourceNotFoundError = Exception
+
+FIELD_MANAGER = "ambientmesh-multicluster"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "ambientmesh.multicluster"
+
+
+def auth_argument_spec():
+    """kubernetes.core's auth options, so users pass exactly what they already pass to kubernetes.core.k8s."""
+    return copy.deepcopy(AUTH_ARG_SPEC)
+
+
+def check_auth_environment(params, environ=None):
+    """Refuse the AWX trap: K8S_AUTH_HOST/K8S_AUTH_API_KEY in the environment silently override `context`."""
+    environ = os.environ if environ is None else environ
+    if params.get("context") and not params.get("host") and environ.get("K8S_AUTH_HOST") and (
+            environ.get("K8S_AUTH_API_KEY") or environ.get("K8S_AUTH_CERT_FILE") or environ.get("K8S_AUTH_USERNAME")):
+        raise MeshError(
+            "context=%s was given but K8S_AUTH_HOST is set in the environment, which would send this task to %s "
+            "instead; remove the Kubernetes bearer-token credential (or unset K8S_AUTH_HOST) and give clusters "
+            "through a kubeconfig and per-host contexts" % (params["context"], environ["K8S_AUTH_HOST"]))
+
+
+class Kube:
+    """One cluster, one module run: a kubernetes.core K8SClient (dry-run in check mode) and simple verbs."""
+
+    def __init__(self, module):
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+        from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+
+        check_auth_environment(module.params)
+        try:
+            self.k8s = get_api_client(module=module)
+        except CoreException as e:
+            raise MeshError("cannot connect to the cluster (context=%s): %s" % (module.params.get("context"), e))
+        self.dry_run = self.k8s.dry_run
+
+    # ---- discovery ---------------------------------------------------------------------------------------
+    def resource(self, api_version, kind):
+        try:
+            return self.k8s.resource(kind, api_version)
+        except ResourceNotFoundError:
+            raise MeshError("the cluster does not serve %s %s: are its CRDs installed?" % (api_version, kind))
+        except DynamicApiError as e:
+            raise api_error("discover", kind, api_version, e)
+        except Exception as e:  # urllib3 connection errors and the like
+            raise MeshError("cannot reach the cluster to discover %s %s: %s" % (api_version, kind, e))
+
+    def served(self, api_version, kind):
+        try:
+            self.k8s.resource(kind, api_version)
+            return True
+        except ResourceNotFoundError:
+            return False
+
+    # ---- reads -------------------------------------------------------------------------------------------
+    def get(self, api_version, kind, name, namespace=None):
+        """The live object as a dict, or None when it does not exist."""
+        res = self.resource(api_version, kind)
+        try:
+            return res.get(name=name, namespace=namespace).to_dict()
+        except NotFoundError:
+            return None
+        except DynamicApiError as e:
+            raise api_error("get", kind, name, e, namespace)
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        res = self.resource(api_version, kind)
+        try:
+            return res.get(namespace=namespace, label_selector=label_selector).to_dict().get("items") or []
+        except NotFoundError:
+            return []
+        except DynamicApiError as e:
+            raise api_error("list", kind, label_selector or "*", e, namespace)
+
+    # ---- writes ------------------------------------------------------------------------------------------
+    def apply(self, obj, force=True, field_manager=FIELD_MANAGER):
+        """Server-side apply obj; returns (changed, before, after). In check mode the server only dry-runs it."""
+        meta = obj["metadata"]
+        res = self.resource(obj["apiVersion"], obj["kind"])
+        before = self.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        try:
+            after = self.k8s.client.server_side_apply(
+                res, body=obj, name=meta["name"], namespace=meta.get("namespace"),
+                field_manager=field_manager, force_conflicts=force,
+                dry_run="All" if self.dry_run else None).to_dict()
+        except DynamicApiError as e:
+            raise api_error("apply", obj["kind"], meta["name"], e, meta.get("namespace"))
+        return before is None or clean(before) != clean(after), before, after
+
+    def delete(self, api_version, kind, name, namespace=None):
+        """Delete if present; returns the object that was there (None when there was nothing to delete)."""
+        before = self.get(api_version, kind, name, namespace)
+        if before is None:
+            return None
+        res = self.resource(api_version, kind)
+        try:
+            res.delete(name=name, namespace=namespace, dry_run="All" if self.dry_run else None)
+        except NotFoundError:
+            return None
+        except DynamicApiError as e:
+            raise api_error("delete", kind, name, e, namespace)
+        return before
+
+    def patch(self, api_version, kind, name, body, namespace=None, subresource=None):
+        """JSON merge patch (used for the scale subresource and labels we do not own by SSA)."""
+        res = self.resource(api_version, kind)
+        if subresource:
+            res = res.subresources[subresource]
+        try:
+            return self.k8s.client.patch(res, body=body, name=name, namespace=namespace,
+                                         content_type="application/merge-patch+json",
+                                         dry_run="All" if self.dry_run else None).to_dict()
+        except NotFoundError:
+            raise MeshError("%s/%s not found%s" % (kind, name, " in namespace %s" % namespace if namespace else ""))
+        except DynamicApiError as e:
+            raise api_error("patch", kind, name, e, namespace)
