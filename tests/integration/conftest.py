@@ -128,7 +128,8 @@ def run_playbook(kubeconfig):
                          "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "KUBECONFIG": kubeconfig,
                          "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")})
         full_env.update(env or {})
-        proc = subprocess.run(cmd, cwd=str(REPO), capture_output=True, text=True, env=full_env, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=str(REPO), capture_output=True, text=True, env=full_env, timeout=timeout,
+                              check=False)
         return PlaybookResult(proc)
     return _run
 

@@ -3,11 +3,9 @@
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from lab import build
@@ -121,11 +119,11 @@ def test_helm_installs_a_local_chart(lab, cluster_names, tmp_path):
         assert cm["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
     finally:
         subprocess.run([helm, "uninstall", "hello", "-n", "default", "--kube-context", c], env=env,
-                       capture_output=True)
+                       capture_output=True, check=False)
 
 
 def test_version_is_stamped(lab):
-    out = subprocess.run([str(build.find("kube-apiserver")), "--version"], capture_output=True, text=True)
+    out = subprocess.run([str(build.find("kube-apiserver")), "--version"], capture_output=True, text=True, check=True)
     from lab import pins
 
     assert out.stdout.strip() == "Kubernetes " + pins.KUBERNETES
