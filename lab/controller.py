@@ -16,10 +16,13 @@ It proves the automation, not Istio's data plane.
 """
 
 import argparse
+import http.client
 import json
 import os
 import signal
+import ssl
 import sys
+import urllib.parse
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,55 +41,55 @@ ISTIO = "/apis/networking.istio.io/v1"
 
 
 class Api:
-    """Minimal JSON REST client over the kubernetes client's ApiClient (certs from the lab kubeconfig)."""
+    """Minimal JSON REST client for one lab cluster: one kept-alive TLS connection with the lab admin cert."""
 
-    def __init__(self, kubeconfig, context):
-        from kubernetes import config
-
-        self.api = config.new_client_from_config(kubeconfig, context=context)
+    def __init__(self, spec):
+        pki = Path(spec["dir"]) / "pki"
+        self.ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        self.ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+        self.port = spec["ports"]["apiserver"]
+        self.conn = None
 
     def _call(self, method, path, body=None, content_type=None, query=None):
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
         headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        resp = self.api.call_api(path, method, query_params=query or [], header_params=headers, body=body,
-                                 auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True)
-        data = resp.data
-        return json.loads(data) if data else None
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = content_type or "application/json"
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=10)
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                resp = self.conn.getresponse()
+                payload = resp.read()
+                break
+            except (OSError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
+        if resp.status == 404:
+            return None
+        if resp.status >= 400:
+            raise RuntimeError("%s %s: %s %s" % (method, path, resp.status, payload[:300]))
+        return json.loads(payload) if payload else None
 
     def get(self, path):
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            return self._call("GET", path)
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        return self._call("GET", path)
 
     def items(self, path, selector=None):
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            data = self._call("GET", path, query=[("labelSelector", selector)] if selector else None)
-        except ApiException as e:
-            if e.status == 404:
-                return []
-            raise
+        data = self._call("GET", path, query={"labelSelector": selector} if selector else None)
         return (data or {}).get("items") or []
 
     def apply(self, path, obj):
         return self._call("PATCH", path, body=obj, content_type="application/apply-patch+yaml",
-                          query=[("fieldManager", FIELD_MANAGER), ("force", "true")])
+                          query={"fieldManager": FIELD_MANAGER, "force": "true"})
 
     def delete(self, path):
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            self._call("DELETE", path)
-        except ApiException as e:
-            if e.status != 404:
-                raise
+        self._call("DELETE", path)
 
 
 class Backends:
@@ -135,7 +138,7 @@ class Controller:
         self.lab = Lab(lab_dir)
         self.clusters = [c["name"] for c in self.lab.clusters()]
         self.index = {c["name"]: c["index"] for c in self.lab.clusters()}
-        self.apis = {c: Api(str(self.lab.kubeconfig), c) for c in self.clusters}
+        self.apis = {c["name"]: Api(c) for c in self.lab.clusters()}
         self.ingress_port = ingress_port
         self.interval = interval
         self.xds = self.lab.dir / "envoy" / "xds"

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -129,20 +130,30 @@ def test_version_is_stamped(lab):
     assert out.stdout.strip() == "Kubernetes " + pins.KUBERNETES
 
 
-def test_down_leaves_no_process_or_port(tmp_path):
-    """A separate one-cluster lab: after down, none of its PIDs live and none of its ports accept."""
-    import socket
+def _listeners():
+    """{port: set(pids)} of listening TCP sockets in this namespace."""
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    result = {}
+    for line in out.splitlines():
+        port = int(line.split()[3].rsplit(":", 1)[1])
+        result.setdefault(port, set()).update(int(p) for p in re.findall(r"pid=(\d+)", line))
+    return result
 
+
+def test_down_leaves_no_process_or_port(tmp_path):
+    """A separate one-cluster lab: after down none of its PIDs live and none of its ports is held by them."""
     one = lab_cluster.Lab(tmp_path / "one")
     one.up(1)
     procs = one.status()
-    ports = list(one.clusters()[0]["ports"].values())
+    pids = {p["pid"] for p in procs}
+    ports = set(one.clusters()[0]["ports"].values())
     assert procs and all(p["alive"] for p in procs)
+    before = _listeners()
+    assert all(before.get(port, set()) & pids for port in ports), "every component listens on its port"
     one.down()
     assert not one.running()
-    for p in procs:
-        assert not Path("/proc/%d" % p["pid"]).exists() or not lab_cluster.Lab._alive(p)
-    for port in ports:
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            assert s.connect_ex(("127.0.0.1", port)) != 0, "port %d still open" % port
+    assert not [p for p in procs if Path("/proc/%d" % p["pid"]).exists() and lab_cluster.Lab._alive(p)]
+    after = _listeners()
+    held = {port: after[port] for port in ports if port in after and after[port] & pids}
+    assert not held, "ports still held by lab processes: %s" % held
+    assert not [pid for owners in after.values() for pid in owners if pid in pids]

@@ -1,0 +1,62 @@
+"""The lab controller's Envoy programming: localities, priorities and routes from HTTPRoutes (no cluster needed)."""
+
+from pathlib import Path
+
+from lab.controller import Backends, Controller
+
+
+def _controller(tmp_path):
+    ctl = Controller.__new__(Controller)
+    ctl.xds = Path(tmp_path) / "xds"
+    ctl.xds.mkdir()
+    ctl.ingress_port = 8080
+    ctl.backends = Backends()
+    ctl.written = {}
+    return ctl
+
+
+ROUTE = {"metadata": {"name": "productpage", "namespace": "gloo-system"},
+         "spec": {"rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/productpage"}}],
+                             "backendRefs": [{"name": "productpage.bookinfo.mesh.internal", "port": 9080,
+                                              "kind": "Hostname", "group": "networking.istio.io"}]}]}}
+HOST = "productpage.bookinfo.mesh.internal"
+
+
+def test_own_cluster_priority_0_peers_priority_1(tmp_path):
+    ctl = _controller(tmp_path)
+    services = {"cluster1": {HOST: {"ready": 1}}, "cluster2": {HOST: {"ready": 2}}, "cluster3": {HOST: {"ready": 1}}}
+    lds, cds, eds = ctl.envoy_config("cluster1", [(ROUTE, {})], services, {"cluster2", "cluster3"})
+    (cla,) = eds
+    assert [(e["locality"]["zone"], e["priority"]) for e in cla["endpoints"]] == [
+        ("cluster1", 0), ("cluster2", 1), ("cluster3", 1)]
+    assert cla["policy"]["overprovisioning_factor"] == 100
+    assert cds[0]["name"] == cla["cluster_name"] == HOST + "_9080"
+    route = lds[0]["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]["routes"][0]
+    assert route["match"] == {"path_separated_prefix": "/productpage"}
+    assert route["route"]["cluster"] == HOST + "_9080"
+    ports = {e["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["port_value"] for e in cla["endpoints"]}
+    assert len(ports) == 3  # one stand-in server per cluster
+
+
+def test_cluster_without_ready_endpoints_leaves_eds_and_peers_move_up(tmp_path):
+    ctl = _controller(tmp_path)
+    services = {"cluster1": {HOST: {"ready": 0}}, "cluster2": {HOST: {"ready": 1}}}
+    _, _, (cla,) = ctl.envoy_config("cluster1", [(ROUTE, {})], services, {"cluster2"})
+    assert [(e["locality"]["zone"], e["priority"]) for e in cla["endpoints"]] == [("cluster2", 0)]
+
+
+def test_unlinked_cluster_is_not_a_locality(tmp_path):
+    ctl = _controller(tmp_path)
+    services = {"cluster1": {HOST: {"ready": 1}}, "cluster2": {HOST: {"ready": 1}}}
+    _, _, (cla,) = ctl.envoy_config("cluster1", [(ROUTE, {})], services, set())
+    assert [e["locality"]["zone"] for e in cla["endpoints"]] == ["cluster1"]
+
+
+def test_xds_written_by_atomic_rename_only_on_change(tmp_path):
+    ctl = _controller(tmp_path)
+    assert ctl.write_xds("eds", [{"a": 1}])
+    first = (ctl.xds / "eds.yaml").stat().st_ino
+    assert not ctl.write_xds("eds", [{"a": 1}])
+    assert ctl.write_xds("eds", [{"a": 2}])
+    assert (ctl.xds / "eds.yaml").stat().st_ino != first  # a new file moved in, not an in-place write
+    assert not list(ctl.xds.glob(".*.tmp"))
