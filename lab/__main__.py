@@ -20,6 +20,8 @@ def _env_for(lab):
     env = dict(os.environ)
     env["KUBECONFIG"] = str(lab.kubeconfig)
     env["AMBIENTMESH_LAB_DIR"] = str(lab.dir)
+    # helm, etcd... from the cache and kubectl/envoy from the venv, ahead of anything else on PATH
+    env["PATH"] = os.pathsep.join([str(build.bin_dir()), os.path.dirname(sys.executable), env.get("PATH", "")])
     return env
 
 
@@ -82,8 +84,7 @@ def main(argv=None):
                           "processes": lab.status()}, indent=2))
     elif args.cmd == "down":
         stopped = lab.down(remove=args.purge)
-        if not lab.running():
-            netns.delete_named()
+        netns.delete_named()
         print("stopped %d processes" % len(stopped))
     elif args.cmd == "kubeconfig":
         print(lab.kubeconfig)

@@ -37,8 +37,25 @@ def ensure_named():
     subprocess.run(["ip", "netns", "exec", NAMED, "ip", "link", "set", "lo", "up"], check=True)
 
 
+def named_in_use():
+    """True while any process (other labs, a developer's shell) still lives in the named namespace."""
+    try:
+        inode = os.stat("/run/netns/" + NAMED).st_ino
+    except OSError:
+        return False
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat("/proc/%s/ns/net" % pid).st_ino == inode:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def delete_named():
-    subprocess.run(["ip", "netns", "delete", NAMED], capture_output=True)
+    """Remove the named namespace once nothing runs in it any more."""
+    if not named_in_use():
+        subprocess.run(["ip", "netns", "delete", NAMED], capture_output=True, check=False)
 
 
 def exec_in_named(argv, env=None):
