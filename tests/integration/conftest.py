@@ -104,9 +104,8 @@ def make_inventory(tmp_path, kubeconfig):
     return _make
 
 
-@pytest.fixture(scope="session")
-def run_playbook(kubeconfig):
-    """Run ansible-playbook from the repo with our ansible.cfg; returns a PlaybookResult."""
+def _make_runner(kubeconfig):
+    """A function running ansible-playbook from the repo with our ansible.cfg against `kubeconfig`."""
     def _run(playbook, inventory, extra_vars=None, check=False, diff=False, verbosity=0, tags=None,
              limit=None, env=None, timeout=900):
         cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook)]
@@ -132,6 +131,18 @@ def run_playbook(kubeconfig):
                               check=False)
         return PlaybookResult(proc)
     return _run
+
+
+@pytest.fixture(scope="session")
+def run_playbook(kubeconfig):
+    """Run ansible-playbook against the session lab; returns a PlaybookResult."""
+    return _make_runner(kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def playbook_for():
+    """playbook_for(kubeconfig) -> a run_playbook for another lab (e.g. the end-to-end test's own clusters)."""
+    return _make_runner
 
 
 @pytest.fixture(scope="session")
