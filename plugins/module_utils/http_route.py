@@ -1,0 +1,249 @@
+# -*- coding: utf-8 -*-
+# Copyright: ambientmesh.multicluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""HTTPRoutes to global hostnames: validate the input, build the route, check its parent Gateways, apply it
+and wait until every parent has accepted it and resolved its backends."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import re
+import time
+
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare import clean
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+# The seed's backend: a hostname from Istio's registry (a mesh.internal ServiceEntry host or a Service FQDN).
+HOSTNAME_BACKEND = {"kind": "Hostname", "group": "networking.istio.io"}
+READY_CONDITIONS = ("Accepted", "ResolvedRefs")
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Gateway API Duration (GEP-2257), as the HTTPRoute schema checks it.
+DURATION = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
+# Path rules the HTTPRoute schema enforces with CEL for PathPrefix and Exact.
+BAD_PATH_PARTS = ("//", "/./", "/../", "%2f", "%2F", "#")
+
+
+def _subdomain(value):
+    return bool(value) and len(value) <= 253 and bool(DNS1123_SUBDOMAIN.match(value))
+
+
+def _check_path(path_type, path):
+    if path_type == "RegularExpression":
+        return None
+    if not path.startswith("/"):
+        return "path=%r must start with '/' for path_type=%s" % (path, path_type)
+    bad = [part for part in BAD_PATH_PARTS if part in path] + [e for e in ("/..", "/.") if path.endswith(e)]
+    if bad:
+        return "path=%r must not contain %s" % (path, " or ".join(repr(b) for b in bad))
+    return None
+
+
+def validate(params):
+    """Every problem with the input at once, before anything is read or written."""
+    problems = []
+    if not _subdomain(params.get("name")):
+        problems.append("name=%r is not a valid object name (lower-case DNS subdomain)" % params.get("name"))
+    if not DNS1123_LABEL.match(params.get("namespace") or ""):
+        problems.append("namespace=%r is not a valid namespace name" % params.get("namespace"))
+    if params["state"] == "present":
+        if not params.get("parent_refs"):
+            problems.append("parent_refs is empty: name the Gateway the route attaches to, e.g. "
+                            "[{name: http, namespace: gloo-system}]")
+        for i, ref in enumerate(params.get("parent_refs") or []):
+            if not _subdomain(ref.get("name")):
+                problems.append("parent_refs[%d].name=%r is not a valid Gateway name" % (i, ref.get("name")))
+            if ref.get("namespace") is not None and not DNS1123_LABEL.match(ref["namespace"]):
+                problems.append("parent_refs[%d].namespace=%r is not a valid namespace name" % (i, ref["namespace"]))
+            if ref.get("port") is not None and not 1 <= ref["port"] <= 65535:
+                problems.append("parent_refs[%d].port=%s is out of range: use a Gateway listener port, 1-65535"
+                                % (i, ref["port"]))
+        path_problem = _check_path(params["path_type"], params["path"])
+        if path_problem:
+            problems.append(path_problem)
+        if len(params["path"]) > 1024:
+            problems.append("path is longer than 1024 characters")
+        if not params.get("backends"):
+            problems.append("backends is empty: give at least one {host, port}, e.g. "
+                            "{host: productpage.bookinfo.mesh.internal, port: 9080}")
+        for i, backend in enumerate(params.get("backends") or []):
+            if not _subdomain(backend.get("host")):
+                problems.append("backends[%d].host=%r is not a valid hostname (lower-case DNS name such as "
+                                "productpage.bookinfo.mesh.internal)" % (i, backend.get("host")))
+            if not 1 <= backend["port"] <= 65535:
+                problems.append("backends[%d].port=%s is out of range: use the Service port, 1-65535 "
+                                "(Bookinfo's productpage uses 9080)" % (i, backend["port"]))
+            if backend.get("weight") is not None and not 0 <= backend["weight"] <= 1000000:
+                problems.append("backends[%d].weight=%s is out of range: use 0-1000000" % (i, backend["weight"]))
+        for i, host in enumerate(params.get("hostnames") or []):
+            if not _subdomain(host[2:] if host.startswith("*.") else host):
+                problems.append("hostnames[%d]=%r is not a valid hostname" % (i, host))
+        for key, value in sorted((params.get("timeouts") or {}).items()):
+            if value is not None and not DURATION.match(value):
+                problems.append("timeouts.%s=%r is not a Gateway API duration: use e.g. 10s, 500ms or 1m30s"
+                                % (key, value))
+    if params.get("wait_timeout", 1) <= 0:
+        problems.append("wait_timeout=%s must be a positive number of seconds" % params.get("wait_timeout"))
+    if problems:
+        raise MeshError("http_route %s/%s: %s" % (params.get("namespace"), params.get("name"), "; ".join(problems)))
+
+
+def parent_refs(params):
+    """parentRefs as the route declares them: the namespace always explicit (as in the seed)."""
+    refs = []
+    for ref in params["parent_refs"]:
+        out = {"name": ref["name"], "namespace": ref.get("namespace") or params["namespace"]}
+        if ref.get("section_name"):
+            out["sectionName"] = ref["section_name"]
+        if ref.get("port") is not None:
+            out["port"] = ref["port"]
+        refs.append(out)
+    return refs
+
+
+def build_route(params):
+    backends = []
+    for backend in params["backends"]:
+        ref = {"name": backend["host"], "port": backend["port"]}
+        ref.update(HOSTNAME_BACKEND)
+        if backend.get("weight") is not None:
+            ref["weight"] = backend["weight"]
+        backends.append(ref)
+    rule = {"matches": [{"path": {"type": params["path_type"], "value": params["path"]}}], "backendRefs": backends}
+    timeouts = params.get("timeouts") or {}
+    wanted = dict((api_key, timeouts[key]) for key, api_key in (("request", "request"),
+                                                                ("backend_request", "backendRequest"))
+                  if timeouts.get(key))
+    if wanted:
+        rule["timeouts"] = wanted
+    spec = {"parentRefs": parent_refs(params), "rules": [rule]}
+    if params.get("hostnames"):
+        spec["hostnames"] = list(params["hostnames"])
+    return {"apiVersion": GATEWAY_API, "kind": "HTTPRoute",
+            "metadata": {"name": params["name"], "namespace": params["namespace"],
+                         "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}},
+            "spec": spec}
+
+
+def check_parents(kube, route):
+    """MeshError naming every parent Gateway that does not exist, before the route is applied."""
+    missing = ["%s/%s" % (ref["namespace"], ref["name"]) for ref in route["spec"]["parentRefs"]
+               if kube.get(GATEWAY_API, "Gateway", ref["name"], ref["namespace"]) is None]
+    if missing:
+        raise MeshError("http_route %s/%s: parent Gateway %s not found: create it first (the gateway role makes "
+                        "gloo-system/http) or fix parent_refs" % (route["metadata"]["namespace"],
+                                                                  route["metadata"]["name"], ", ".join(missing)),
+                        missing_parents=missing)
+
+
+def _same_parent(status_ref, ref, route_namespace):
+    return (status_ref.get("group", GATEWAY_GROUP) == GATEWAY_GROUP
+            and status_ref.get("kind", "Gateway") == "Gateway"
+            and status_ref.get("name") == ref["name"]
+            and (status_ref.get("namespace") or route_namespace) == ref["namespace"]
+            and status_ref.get("sectionName") == ref.get("sectionName")
+            and status_ref.get("port") == ref.get("port"))
+
+
+def _describe(cond):
+    text = "%s=%s" % (cond.get("type"), cond.get("status"))
+    detail = ": ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
+    return "%s (%s)" % (text, detail) if detail else text
+
+
+def _entry_problems(entry, generation):
+    """What keeps one controller's status entry from being ready ([] when Accepted and ResolvedRefs are True)."""
+    conds = dict((c.get("type"), c) for c in entry.get("conditions") or [])
+    bad = []
+    for name in READY_CONDITIONS:
+        cond = conds.get(name)
+        if cond is None:
+            bad.append("%s missing" % name)
+        elif cond.get("status") != "True":
+            bad.append(_describe(cond))
+        elif generation and cond.get("observedGeneration", generation) < generation:
+            bad.append("%s is for generation %s, route is at %s" % (name, cond["observedGeneration"], generation))
+    if bad and entry.get("controllerName"):
+        bad[-1] += " [%s]" % entry["controllerName"]
+    return bad
+
+
+def parent_problems(route, refs):
+    """Why the route is not ready for each parent in refs ([] when all are): missing status, a condition that is
+    not True, or status older than the route's current generation. One ready controller per parent is enough."""
+    namespace = route["metadata"]["namespace"]
+    generation = route["metadata"].get("generation")
+    statuses = (route.get("status") or {}).get("parents") or []
+    problems = []
+    for ref in refs:
+        where = "Gateway %s/%s%s" % (ref["namespace"], ref["name"],
+                                     " section %s" % ref["sectionName"] if ref.get("sectionName") else "")
+        entries = [s for s in statuses if _same_parent(s.get("parentRef") or {}, ref, namespace)]
+        if not entries:
+            problems.append("%s: no status from its controller yet" % where)
+            continue
+        reasons = [_entry_problems(entry, generation) for entry in entries]
+        if all(reasons):
+            problems.append("%s: %s" % (where, "; ".join(", ".join(r) for r in reasons)))
+    return problems
+
+
+def wait_ready(kube, route, timeout, interval=2.0, sleep=time.sleep, clock=time.monotonic):
+    """Poll the route until parent_problems is empty; the timeout error lists the problems and the conditions."""
+    meta = route["metadata"]
+    refs = route["spec"]["parentRefs"]
+    deadline = clock() + timeout
+    while True:
+        live = kube.get(GATEWAY_API, "HTTPRoute", meta["name"], meta["namespace"])
+        if live is None:
+            raise MeshError("http_route %s/%s: the route disappeared while waiting for its status"
+                            % (meta["namespace"], meta["name"]))
+        problems = parent_problems(live, refs)
+        if not problems:
+            return live
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise MeshError("http_route %s/%s: timed out after %ss waiting for Accepted and ResolvedRefs: %s; is "
+                            "the Gateway's controller running and are the backend hosts known to the mesh?"
+                            % (meta["namespace"], meta["name"], timeout, "; ".join(problems)),
+                            route_status=live.get("status") or {}, problems=problems)
+        sleep(min(interval, remaining))
+
+
+def view(obj):
+    """What --diff and the result show: identity, labels, annotations and spec (no server bookkeeping)."""
+    if obj is None:
+        return {}
+    obj = clean(obj)
+    meta = obj.get("metadata") or {}
+    out = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
+           "metadata": dict((k, meta[k]) for k in ("name", "namespace", "labels", "annotations") if k in meta),
+           "spec": obj.get("spec")}
+    return copy.deepcopy(out)
+
+
+def reconcile(kube, params, check_mode, diff):
+    validate(params)
+    name, namespace = params["name"], params["namespace"]
+    if params["state"] == "absent":
+        before = kube.delete(GATEWAY_API, "HTTPRoute", name, namespace)
+        result = {"changed": before is not None, "route": {}}
+        if diff:
+            result["diff"] = {"before": view(before), "after": {}}
+        return result
+
+    route = build_route(params)
+    check_parents(kube, route)
+    changed, before, after = kube.apply(route)
+    if params.get("wait") and not check_mode:
+        after = wait_ready(kube, route, params["wait_timeout"])
+    result = {"changed": changed, "route": dict(view(after), status=after.get("status") or {})}
+    if diff:
+        result["diff"] = {"before": view(before), "after": view(after)}
+    return result

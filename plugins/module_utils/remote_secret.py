@@ -1,0 +1,118 @@
+# -*- coding: utf-8 -*-
+# Copyright: ambientmesh.multicluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Upstream linking: the read-only reader a peer offers (ServiceAccount, ClusterRole, binding and a
+long-lived token Secret) and the kubeconfig a remote secret carries to reach that peer with its token.
+
+The token Secret is of type kubernetes.io/service-account-token, so the peer's token controller fills it
+and the token stays the same between runs: the remote secret is rebuilt byte for byte (idempotent).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import json
+import time
+
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import (
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE)
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+
+DEFAULT_READER = "ambientmesh-mesh-reader"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+COMPONENT = "mesh-link-reader"
+TOKEN_TIMEOUT = 60
+READ = ["get", "list", "watch"]
+# What istiod reads from a remote cluster for multi-network ambient; read verbs only (no Secrets).
+READER_RULES = [
+    {"apiGroups": [""], "resources": ["pods", "services", "endpoints", "namespaces", "nodes"], "verbs": READ},
+    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
+    {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": READ},
+    {"apiGroups": ["gateway.networking.k8s.io", "networking.istio.io", "security.istio.io",
+                   "telemetry.istio.io", "extensions.istio.io"], "resources": ["*"], "verbs": READ},
+]
+# Auth options a peer connection inherits from the module; credentials and CA belong to one cluster only.
+SHARED_AUTH = ("validate_certs", "proxy", "no_proxy", "proxy_headers")
+
+
+def token_secret_name(reader):
+    return reader + "-token"
+
+
+def reader_objects(namespace, reader):
+    """The reader a peer offers to the clusters linked to it."""
+    labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, COMPONENT_LABEL: COMPONENT}
+    meta = {"name": reader, "labels": labels}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta, namespace=namespace)},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": dict(meta),
+         "rules": [dict(rule) for rule in READER_RULES]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": dict(meta),
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": reader},
+         "subjects": [{"kind": "ServiceAccount", "name": reader, "namespace": namespace}]},
+        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+         "metadata": {"name": token_secret_name(reader), "namespace": namespace, "labels": labels,
+                      "annotations": {"kubernetes.io/service-account.name": reader}}},
+    ]
+
+
+def token_of(secret):
+    """(token, base64 CA bundle) from a filled service-account-token Secret, or None while it is empty."""
+    data = (secret or {}).get("data") or {}
+    if not data.get("token") or not data.get("ca.crt"):
+        return None
+    return base64.b64decode(data["token"]).decode("utf-8"), data["ca.crt"]
+
+
+def kubeconfig(cluster, server, ca_data, token):
+    """A kubeconfig with one context for cluster, authenticating with token (same text for same input)."""
+    config = {
+        "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": cluster,
+        "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority-data": ca_data}}],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": cluster}}],
+        "users": [{"name": cluster, "user": {"token": token}}],
+    }
+    return json.dumps(config, indent=2, sort_keys=True) + "\n"
+
+
+class PeerModule:
+    """What kubernetes.core's get_api_client reads from a module, pointed at a peer's kubeconfig context."""
+
+    def __init__(self, module, peer):
+        self.params = dict((key, module.params.get(key)) for key in SHARED_AUTH)
+        self.params.update(context=peer["context"], kubeconfig=peer.get("kubeconfig") or module.params.get("kubeconfig"))
+        self.requires = module.requires
+        self.check_mode = module.check_mode
+        self.server_side_dry_run = module.server_side_dry_run
+
+
+def connect_peer(module, peer):
+    """A Kube client for peer (same kubeconfig as this cluster unless the peer names its own)."""
+    from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
+
+    try:
+        return Kube(PeerModule(module, peer))
+    except MeshError as e:
+        raise MeshError("peer %s: %s" % (peer["name"], e.msg))
+
+
+def server_of(kube, peer):
+    """The API server URL written into the remote secret: the peer's api_server, else its kubeconfig server."""
+    return peer.get("api_server") or kube.k8s.configuration.host
+
+
+def wait_token(kube, namespace, reader, peer_name, timeout=TOKEN_TIMEOUT, sleep=time.sleep, clock=time.monotonic):
+    """Wait until the peer's token controller has filled the reader's token Secret; returns token_of()."""
+    name = token_secret_name(reader)
+    deadline = clock() + timeout
+    while True:
+        found = token_of(kube.get("v1", "Secret", name, namespace))
+        if found:
+            return found
+        if clock() >= deadline:
+            raise MeshError("peer %s: Secret %s/%s got no token within %ss; the peer's kube-controller-manager must "
+                            "run its serviceaccount-token controller (--service-account-private-key-file)"
+                            % (peer_name, namespace, name, timeout))
+        sleep(0.5)

@@ -1,0 +1,117 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ambientmesh.multicluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: mesh_info
+short_description: Read-only facts about one cluster of a multicluster ambient mesh
+version_added: 0.1.0
+author: ambientmesh.multicluster maintainers (@ambientmesh)
+description:
+  - Reports the Istio distribution (Solo or upstream) and versions, the readiness of istiod, ztunnel, the
+    CNI node agent and the east-west gateway, the east-west address, linked peers (Solo peer Gateways of class
+    C(istio-remote) and upstream remote secrets, by name only), global services and ambient namespaces.
+  - Components are found by their standard labels in any namespace (C(app=istiod), C(app=ztunnel),
+    C(k8s-app=istio-cni-node)); the east-west gateway by its class (C(istio-east-west) upstream,
+    C(istio-eastwest) Solo).
+  - Never returns Secret data.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - ambientmesh.multicluster.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  istio_namespace:
+    description: Namespace of istiod, of remote secrets and of the C(topology.istio.io/network) label.
+    type: str
+    default: istio-system
+requirements:
+  - kubernetes >= 24.2.0
+"""
+
+EXAMPLES = r"""
+- name: Facts of this cluster's mesh
+  ambientmesh.multicluster.mesh_info:
+    context: cluster1
+  register: mesh
+
+- name: Every component is ready and both clusters are linked
+  ansible.builtin.assert:
+    that:
+      - mesh.mesh.ready
+      - mesh.mesh.peer_count >= 1
+    fail_msg: "not ready: {{ mesh.mesh.not_ready }}"
+"""
+
+RETURN = r"""
+mesh:
+  description: Facts about this cluster's mesh.
+  returned: always
+  type: dict
+  contains:
+    distribution:
+      description: C(solo), C(upstream), or null when no Istio component was found.
+      type: str
+      sample: solo
+    versions:
+      description: Kubernetes version and image version of each component (null when absent).
+      type: dict
+      sample: {kubernetes: v1.36.3, istiod: 1.29.0-solo, ztunnel: 1.29.0-solo, cni: 1.29.0-solo}
+    network:
+      description: The C(topology.istio.io/network) label of the istio namespace.
+      type: str
+    components:
+      description:
+        - Per component (istiod, ztunnel, cni, eastwest_gateway) its name, namespace, readiness and version;
+          null when absent.
+      type: dict
+    ready:
+      description: Whether istiod, ztunnel, the CNI agent and the east-west gateway are all ready.
+      type: bool
+    not_ready:
+      description: Components that are absent or not ready.
+      type: list
+      elements: str
+    eastwest_address:
+      description: Address of the east-west gateway (Gateway status, else its Service's load balancer).
+      type: str
+    peers:
+      description: Linked clusters (peer Gateways and remote secrets, names only).
+      type: list
+      elements: dict
+    peer_count:
+      description: Number of entries in peers.
+      type: int
+    global_services:
+      description: Services exposed across clusters, as C(namespace/name).
+      type: list
+      elements: str
+    ambient_namespaces:
+      description: Namespaces labelled C(istio.io/dataplane-mode=ambient).
+      type: list
+      elements: str
+"""
+
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.mesh_facts import gather
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.module import cluster_module, run
+
+
+def main():
+    module = cluster_module(dict(istio_namespace=dict(type="str", default="istio-system")), supports_check_mode=True)
+    run(module, lambda m: {"changed": False, "mesh": gather(Kube(m), m.params["istio_namespace"])})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,445 @@
+"""Role `ambient` on real API servers with real Helm and the stand-in charts (tests/charts/istio).
+
+Each cluster plays a different distribution/platform pair, so two runs cover solo/upstream x kubernetes/openshift.
+A FakeIstiod thread does what istiod and a cloud load balancer do for the east-west Gateway: it creates the
+Service of the same name and namespace (owned by the Gateway) and fills in `status.loadBalancer.ingress`.
+"""
+
+import functools
+import http.server
+import json
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab import build as lab_build
+from lab import crds as lab_crds
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYS = REPO / "tests" / "integration" / "playbooks" / "ambient"
+CHARTS = REPO / "tests" / "charts" / "istio"
+LICENSE = "solo-license-" + uuid.uuid4().hex
+COMPONENTS = ("base", "istiod", "cni", "ztunnel")
+RELEASES = {"base": "istio-base", "istiod": "istiod", "cni": "istio-cni", "ztunnel": "ztunnel"}
+# (namespace, Gateway and Service name) of the east-west gateway per distribution
+EASTWEST = {"solo": ("istio-gateways", "istio-eastwest"), "upstream": ("istio-system", "istio-eastwestgateway")}
+ADDRESSES = {"cluster1": {"ip": "198.51.100.101"}, "cluster2": {"hostname": "eastwest.cluster2.example"}}
+
+
+def gateway_api_crds_path():
+    """The lab's Gateway API CRDs: a directory of files, or one standard-install.yaml in the cache."""
+    paths = lab_crds.sources(fetch=False)["gateway-api"]
+    return str(paths[0] if len(paths) == 1 else paths[0].parent)
+
+
+class FakeIstiod(threading.Thread):
+    """Publishes an address for every east-west Gateway it finds, as istiod + a cloud load balancer would."""
+
+    def __init__(self, kubeconfig, clusters):
+        super().__init__(daemon=True)
+        self.kubeconfig = kubeconfig
+        self.clusters = clusters
+        self.halt = threading.Event()
+        self.errors = []
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.halt.set()
+        self.join(10)
+
+    def run(self):
+        from kubernetes import config, dynamic
+
+        clients = {c: dynamic.DynamicClient(config.new_client_from_config(self.kubeconfig, context=c))
+                   for c in self.clusters}
+        while not self.halt.is_set():
+            for cluster, client in clients.items():
+                for namespace, name in EASTWEST.values():
+                    try:
+                        self.publish(client, namespace, name, ADDRESSES[cluster])
+                    except Exception as e:  # noqa: BLE001 - namespaces come and go during teardown
+                        self.errors.append("%s %s/%s: %s" % (cluster, namespace, name, e))
+            self.halt.wait(0.5)
+
+    @staticmethod
+    def publish(client, namespace, name, ingress):
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        gateways = client.resources.get(api_version="gateway.networking.k8s.io/v1", kind="Gateway")
+        services = client.resources.get(api_version="v1", kind="Service")
+        try:
+            gateway = gateways.get(name=name, namespace=namespace)
+        except NotFoundError:
+            return
+        try:
+            service = services.get(name=name, namespace=namespace)
+        except NotFoundError:
+            service = services.create(namespace=namespace, body={
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": name, "namespace": namespace, "labels": dict(gateway.metadata.labels or {}),
+                             "ownerReferences": [{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                                                  "name": name, "uid": gateway.metadata.uid, "controller": True}]},
+                "spec": {"type": "LoadBalancer", "selector": {"gateway.networking.k8s.io/gateway-name": name},
+                         "ports": [{"name": "tls-hbone", "port": 15008}]}})
+        if not (service.status.loadBalancer or {}).get("ingress"):
+            client.patch(resource=services.subresources["status"], name=name, namespace=namespace,
+                         body={"status": {"loadBalancer": {"ingress": [ingress]}}},
+                         content_type="application/merge-patch+json")
+
+
+@pytest.fixture(scope="module")
+def helm_binary(lab):
+    path = lab_build.find("helm")
+    assert path, "helm is not built; run `python -m lab build`"
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def helm(helm_binary, kubeconfig):
+    def _helm(cluster, *args, check=True):
+        return subprocess.run([helm_binary, "--kubeconfig", kubeconfig, "--kube-context", cluster] + list(args),
+                              capture_output=True, text=True, check=check)
+    return _helm
+
+
+@pytest.fixture(scope="module")
+def releases(helm):
+    """releases(cluster) -> {release name: helm list entry} over all namespaces."""
+    def _releases(cluster):
+        return {r["name"]: r for r in json.loads(helm(cluster, "list", "-A", "-o", "json").stdout)}
+    return _releases
+
+
+@pytest.fixture(scope="module")
+def values(helm):
+    def _values(cluster, component, namespace):
+        # a release without user values prints null
+        return json.loads(helm(cluster, "get", "values", RELEASES[component], "-n", namespace, "-o", "json").stdout) or {}
+    return _values
+
+
+@pytest.fixture(scope="module")
+def base_vars(helm_binary):
+    return {"ambient_helm_binary": helm_binary, "ambient_chart_source": str(CHARTS),
+            "ambient_gateway_api_crds_path": gateway_api_crds_path(), "ambient_wait_timeout": 120,
+            "ambient_eastwest_timeout": 60, "ambient_eastwest_poll_interval": 1}
+
+
+@pytest.fixture(scope="module")
+def get(kube):
+    """get(cluster, api_version, kind, name, namespace=None) -> dict or None."""
+    from kubernetes.dynamic.exceptions import NotFoundError
+
+    def _get(cluster, api_version, kind, name, namespace=None):
+        try:
+            return kube(cluster).resources.get(api_version=api_version, kind=kind).get(
+                name=name, namespace=namespace).to_dict()
+        except NotFoundError:
+            return None
+    return _get
+
+
+@pytest.fixture(scope="module")
+def cleanup(helm, kubectl, cluster_names):
+    """Remove whatever a failed test left, with helm and kubectl directly (not through the role)."""
+    def _cleanup():
+        for cluster in cluster_names:
+            for release in json.loads(helm(cluster, "list", "-A", "-o", "json").stdout):
+                if release["name"] in RELEASES.values():
+                    helm(cluster, "uninstall", release["name"], "-n", release["namespace"], "--wait")
+            for namespace, name in EASTWEST.values():
+                kubectl(cluster, "delete", "gateway,service", name, "-n", namespace, "--ignore-not-found", check=False)
+            kubectl(cluster, "delete", "namespace", "istio-gateways", "--ignore-not-found", "--wait=true", check=False)
+    return _cleanup
+
+
+def env_of(workload):
+    return {e["name"]: e.get("value") for e in workload["spec"]["template"]["spec"]["containers"][0].get("env") or []}
+
+
+def eastwest_facts(stdout):
+    return {m.group(1): (m.group(2), m.group(3)) for m in re.finditer(r"EASTWEST (\S+) (\S+) (\S+)", stdout)}
+
+
+def assert_installed(cluster, distribution, platform, values, get, releases, mesh_id="mesh-test"):
+    """The values Helm got and the objects the releases and the role created, for one cluster."""
+    network = "network-" + cluster
+    node_ns = "kube-system" if platform == "openshift" else "istio-system"
+    listed = releases(cluster)
+    expected_ns = {"base": "istio-system", "istiod": "istio-system", "cni": node_ns, "ztunnel": node_ns}
+    for component, namespace in expected_ns.items():
+        assert listed[RELEASES[component]]["namespace"] == namespace
+        assert listed[RELEASES[component]]["status"] == "deployed"
+    got = dict((c, values(cluster, c, expected_ns[c])) for c in COMPONENTS)
+
+    istiod = got["istiod"]
+    assert istiod["profile"] == "ambient"
+    assert istiod["global"]["meshID"] == mesh_id
+    assert istiod["global"]["network"] == network
+    assert istiod["global"]["multiCluster"]["clusterName"] == cluster
+    assert istiod["meshConfig"]["trustDomain"] == "cluster.local"
+    assert got["cni"]["profile"] == "ambient" and got["ztunnel"]["profile"] == "ambient"
+    assert got["ztunnel"]["multiCluster"]["clusterName"] == cluster
+    if distribution == "solo":
+        assert istiod["license"]["value"] == LICENSE
+        assert istiod["platforms"]["peering"]["enabled"] is True
+        assert istiod["env"]["PILOT_SKIP_VALIDATE_TRUST_DOMAIN"] == "true"
+        assert "AMBIENT_ENABLE_MULTI_NETWORK" not in istiod["env"]
+        for component in ("istiod", "cni", "ztunnel"):
+            assert got[component]["global"]["tag"] == "1.29.6-solo"
+            assert got[component]["global"]["hub"] == "us-docker.pkg.dev/soloio-img/istio"
+        assert got["ztunnel"]["network"] == network
+        assert got["ztunnel"]["env"] == {"L7_ENABLED": "true", "SKIP_VALIDATE_TRUST_DOMAIN": "true"}
+        assert got["cni"]["ambient"]["dnsCapture"] is True
+    else:
+        assert "license" not in istiod and "platforms" not in istiod
+        assert istiod["env"] == {"AMBIENT_ENABLE_MULTI_NETWORK": "true"}
+        assert got["ztunnel"]["global"]["network"] == network
+        assert "hub" not in istiod.get("global", {})
+    if platform == "openshift":
+        for component in COMPONENTS:
+            assert got[component]["global"]["platform"] == "openshift", component
+        assert istiod["trustedZtunnelNamespace"] == "kube-system"
+    else:
+        for component in COMPONENTS:
+            assert "platform" not in got[component].get("global", {}), component
+        assert "trustedZtunnelNamespace" not in istiod
+
+    # Objects the charts created, and what they made of the values.
+    deploy = get(cluster, "apps/v1", "Deployment", "istiod", "istio-system")
+    assert deploy["status"].get("availableReplicas") == 1
+    env = env_of(deploy)
+    assert env["CLUSTER_ID"] == cluster and env["ISTIO_META_NETWORK"] == network
+    assert env["PILOT_ENABLE_AMBIENT"] == "true"
+    assert env["CA_TRUSTED_NODE_ACCOUNTS"] == node_ns + "/ztunnel"
+    for name in ("istio-cni-node", "ztunnel"):
+        ds = get(cluster, "apps/v1", "DaemonSet", name, node_ns)
+        assert ds is not None, "%s missing in %s" % (name, node_ns)
+        assert ds["status"]["numberReady"] >= 1 and ds["status"]["numberReady"] == ds["status"]["desiredNumberScheduled"]
+    ztunnel = env_of(get(cluster, "apps/v1", "DaemonSet", "ztunnel", node_ns))
+    assert ztunnel["NETWORK"] == network and ztunnel["ISTIO_META_CLUSTER_ID"] == cluster
+    cni = get(cluster, "v1", "ConfigMap", "istio-cni-config", node_ns)["data"]
+    assert cni["AMBIENT_ENABLED"] == "true"
+    assert cni["CNI_NET_DIR"] == ("/etc/cni/multus/net.d" if platform == "openshift" else "/etc/cni/net.d")
+    other_ns = "istio-system" if platform == "openshift" else "kube-system"
+    assert get(cluster, "apps/v1", "DaemonSet", "ztunnel", other_ns) is None
+    assert get(cluster, "v1", "ServiceAccount", "istio-reader-service-account", "istio-system") is not None
+
+    labels = get(cluster, "v1", "Namespace", "istio-system")["metadata"]["labels"]
+    assert labels["topology.istio.io/network"] == network
+
+    namespace, name = EASTWEST[distribution]
+    gateway = get(cluster, "gateway.networking.k8s.io/v1", "Gateway", name, namespace)
+    assert gateway["metadata"]["labels"]["topology.istio.io/network"] == network
+    assert gateway["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "ambientmesh.multicluster"
+    listeners = [(item["name"], item["port"], item["protocol"], item["tls"]["mode"]) for item in gateway["spec"]["listeners"]]
+    if distribution == "solo":
+        assert gateway["spec"]["gatewayClassName"] == "istio-eastwest"
+        assert gateway["metadata"]["labels"]["istio.io/expose-istiod"] == "15012"
+        assert gateway["metadata"]["labels"]["topology.istio.io/cluster"] == cluster
+        assert listeners == [("cross-network", 15008, "HBONE", "Passthrough"), ("xds-tls", 15012, "TLS", "Passthrough")]
+    else:
+        assert gateway["spec"]["gatewayClassName"] == "istio-east-west"
+        assert listeners == [("mesh", 15008, "HBONE", "Terminate")]
+        assert gateway["spec"]["listeners"][0]["tls"]["options"] == {"gateway.istio.io/tls-terminate-mode": "ISTIO_MUTUAL"}
+    other_ns, other_name = EASTWEST["upstream" if distribution == "solo" else "solo"]
+    assert get(cluster, "gateway.networking.k8s.io/v1", "Gateway", other_name, other_ns) is None
+
+
+def assert_nothing_installed(cluster_names, releases, get):
+    for cluster in cluster_names:
+        assert not set(releases(cluster)) & set(RELEASES.values()), cluster
+        assert get(cluster, "apps/v1", "Deployment", "istiod", "istio-system") is None
+        assert get(cluster, "v1", "Namespace", "istio-gateways") is None
+        for namespace, name in EASTWEST.values():
+            assert get(cluster, "gateway.networking.k8s.io/v1", "Gateway", name, namespace) is None
+
+
+MATRIX = [
+    {"cluster1": ("solo", "kubernetes"), "cluster2": ("upstream", "openshift")},
+    {"cluster1": ("upstream", "kubernetes"), "cluster2": ("solo", "openshift")},
+]
+
+
+@pytest.mark.parametrize("matrix", MATRIX, ids=["solo-k8s+upstream-ocp", "upstream-k8s+solo-ocp"])
+def test_install_rerun_check_diff_teardown(matrix, make_inventory, run_playbook, kubeconfig, base_vars, values,
+                                           get, releases, cleanup, cluster_names):
+    assert cluster_names[:2] == ["cluster1", "cluster2"]
+    inventory = make_inventory(
+        dict((c, {"mesh_distribution": d, "mesh_platform": p}) for c, (d, p) in matrix.items()),
+        group_vars={"mesh_id": "mesh-test", "mesh_solo_license": LICENSE})
+    site = PLAYS / "site.yml"
+    cleanup()
+    try:
+        with FakeIstiod(kubeconfig, list(matrix)):
+            # Check mode on clusters without ambient: changes predicted, nothing created.
+            dry = run_playbook(site, inventory, base_vars, check=True)
+            assert dry.rc == 0, dry
+            assert all(dry.stats[c]["changed"] > 0 for c in matrix), dry
+            assert_nothing_installed(list(matrix), releases, get)
+
+            first = run_playbook(site, inventory, base_vars, verbosity=2)
+            assert first.rc == 0, first
+            assert all(first.stats[c]["changed"] > 0 for c in matrix), first
+            assert LICENSE not in first.stdout + first.stderr
+            for cluster, (distribution, platform) in matrix.items():
+                assert_installed(cluster, distribution, platform, values, get, releases)
+            assert eastwest_facts(first.stdout) == {"cluster1": ("198.51.100.101", "IPAddress"),
+                                                    "cluster2": ("eastwest.cluster2.example", "Hostname")}
+            # Each step announces what it waits for.
+            assert "Wait | Deployment istio-system/istiod (up to 120s)" in first.stdout
+            assert "wait for the address istiod publishes on Service" in first.stdout
+
+            second = run_playbook(site, inventory, base_vars)
+            assert second.rc == 0 and second.changed == 0, second
+            check = run_playbook(site, inventory, base_vars, check=True, diff=True)
+            assert check.rc == 0 and check.changed == 0, check
+            for cluster in matrix:  # no Helm upgrade happened on the reruns
+                assert {releases(cluster)[r]["revision"] for r in RELEASES.values()} == {"1"}
+
+            # A changed network: check mode with diff shows it and leaves the clusters alone.
+            changed = dict(base_vars, ambient_network="network-moved")
+            preview = run_playbook(site, inventory, changed, check=True, diff=True)
+            assert preview.rc == 0, preview
+            assert all(preview.stats[c]["changed"] > 0 for c in matrix), preview
+            assert re.search(r'^\+\s+"?topology\.istio\.io/network"?: "?network-moved', preview.stdout, re.M), preview
+            assert LICENSE not in preview.stdout + preview.stderr
+            for cluster, (distribution, platform) in matrix.items():
+                assert_installed(cluster, distribution, platform, values, get, releases)
+
+        down = run_playbook(PLAYS / "teardown.yml", inventory, dict(base_vars, teardown_role="ambient"))
+        assert down.rc == 0 and down.changed > 0, down
+        assert_nothing_installed(list(matrix), releases, get)
+        for cluster in matrix:
+            # what teardown keeps: istio-system (cacerts of the trust role) and the Gateway API CRDs
+            assert get(cluster, "v1", "Namespace", "istio-system") is not None
+            assert get(cluster, "apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                       "gateways.gateway.networking.k8s.io") is not None
+        again = run_playbook(PLAYS / "teardown.yml", inventory, dict(base_vars, teardown_role="ambient"))
+        assert again.rc == 0 and again.changed == 0, again
+    finally:
+        cleanup()
+
+
+PREFLIGHT_ERRORS = {
+    "missing-license": ({"mesh_distribution": "solo"}, {},
+                        "mesh_solo_license (ambient_solo_license) is empty but mesh_distribution=solo needs a Solo license"),
+    "unknown-distribution": ({"mesh_distribution": "istio", "mesh_solo_license": LICENSE}, {},
+                             "value of ambient_distribution must be one of: solo, upstream, got: istio"),
+    "unknown-platform": ({"mesh_distribution": "upstream", "mesh_platform": "eks"}, {},
+                         "value of ambient_platform must be one of: kubernetes, openshift, got: eks"),
+    "unreachable-chart-repo": ({"mesh_distribution": "upstream"}, {"ambient_chart_source": "http://127.0.0.1:9/charts"},
+                               "ambient_chart_source=http://127.0.0.1:9/charts (repo, version 1.29.6): cannot read chart"),
+    "missing-chart-dir": ({"mesh_distribution": "upstream"}, {"ambient_chart_source": "/nonexistent/charts"},
+                          "ambient_chart_source=/nonexistent/charts (local): cannot read chart base, istiod, cni, ztunnel"),
+    "unreachable-crd-url": ({"mesh_distribution": "upstream"},
+                            {"ambient_gateway_api_crds_path": "", "ambient_gateway_api_crds_url": "http://127.0.0.1:9/x.yaml"},
+                            "ambient_gateway_api_crds_url=http://127.0.0.1:9/x.yaml: download failed"),
+    "crd-version-not-pinned": ({"mesh_distribution": "upstream"}, {"ambient_gateway_api_version": "v1.3.0"},
+                               "holds Gateway API CRDs of version(s) v1.4.1, not ambient_gateway_api_version=v1.3.0"),
+    "bad-network": ({"mesh_distribution": "upstream", "mesh_network": "net work"}, {},
+                    "ambient_network (mesh_network)='net work' for cluster1 is not a valid network name"),
+    "no-helm": ({"mesh_distribution": "upstream"}, {"ambient_helm_binary": "/nonexistent/helm"},
+                "ambient_helm_binary=/nonexistent/helm cannot run"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PREFLIGHT_ERRORS))
+def test_bad_input_fails_before_anything_is_installed(case, make_inventory, run_playbook, base_vars, releases, get,
+                                                      cluster_names):
+    host_vars, extra, message = PREFLIGHT_ERRORS[case]
+    inventory = make_inventory({"cluster1": host_vars})
+    before = get("cluster1", "v1", "Namespace", "istio-system")
+    result = run_playbook(PLAYS / "site.yml", inventory, dict(base_vars, **extra))
+    assert result.rc != 0 and result.stats["cluster1"]["failed"] == 1, result
+    assert result.stats["cluster1"]["changed"] == 0, result
+    assert message in " ".join((result.stdout + result.stderr).split()), result
+    assert LICENSE not in result.stdout + result.stderr
+    assert_nothing_installed(["cluster1"], releases, get)
+    assert get("cluster1", "v1", "Namespace", "istio-system") == before
+
+
+def test_eastwest_address_timeout_names_the_service(make_inventory, run_playbook, base_vars, cleanup):
+    inventory = make_inventory({"cluster1": {"mesh_distribution": "upstream"}})
+    try:
+        result = run_playbook(PLAYS / "site.yml", inventory,
+                              dict(base_vars, ambient_eastwest_timeout=3, ambient_eastwest_poll_interval=1))
+        assert result.rc != 0 and result.stats["cluster1"]["failed"] == 1, result
+        text = " ".join(result.stdout.split())
+        assert ("Service istio-system/istio-eastwestgateway does not exist after 3s: istiod creates it for Gateway "
+                "istio-system/istio-eastwestgateway") in text, result
+        assert "FAILED - RETRYING" in result.stdout
+    finally:
+        cleanup()
+
+
+@pytest.fixture
+def chart_repo(tmp_path, helm_binary):
+    """A Helm repository of the stand-in charts and the Gateway API bundle, served over loopback HTTP."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for chart in COMPONENTS:
+        subprocess.run([helm_binary, "package", str(CHARTS / chart), "-d", str(root)], check=True, capture_output=True)
+    subprocess.run([helm_binary, "repo", "index", str(root)], check=True, capture_output=True)
+    src = Path(gateway_api_crds_path())
+    files = [src] if src.is_file() else sorted(src.glob("*.yaml"))
+    (root / "standard-install.yaml").write_text("\n---\n".join(f.read_text() for f in files))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield "http://127.0.0.1:%d" % server.server_address[1]
+    finally:
+        server.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_helm_repository_and_crd_url(chart_repo, make_inventory, run_playbook, kubeconfig, base_vars, releases,
+                                     values, get, cleanup):
+    inventory = make_inventory({"cluster1": {"mesh_distribution": "upstream"}})
+    extra = dict(base_vars, ambient_chart_source=chart_repo, ambient_gateway_api_crds_path="",
+                 ambient_gateway_api_crds_url=chart_repo + "/standard-install.yaml")
+    try:
+        with FakeIstiod(kubeconfig, ["cluster1"]):
+            first = run_playbook(PLAYS / "site.yml", inventory, extra)
+            assert first.rc == 0, first
+            assert "Gateway API CRDs | server-side apply and wait until Established: v1.4.1" in first.stdout
+            listed = releases("cluster1")
+            assert {listed[RELEASES[c]]["chart"] for c in COMPONENTS} == {
+                "base-1.29.6", "istiod-1.29.6", "cni-1.29.6", "ztunnel-1.29.6"}
+            assert_installed("cluster1", "upstream", "kubernetes", values, get, releases, mesh_id="mesh1")
+            crd = get("cluster1", "apiextensions.k8s.io/v1", "CustomResourceDefinition", "httproutes.gateway.networking.k8s.io")
+            assert "ambientmesh-multicluster" in {m["manager"] for m in crd["metadata"]["managedFields"]}
+            second = run_playbook(PLAYS / "site.yml", inventory, extra)
+            assert second.rc == 0 and second.changed == 0, second
+    finally:
+        cleanup()
+
+
+def test_stand_in_charts_ship_no_webhooks_or_istio_crds(helm_binary):
+    kinds = set()
+    for chart in COMPONENTS:
+        rendered = subprocess.run([helm_binary, "template", "x", str(CHARTS / chart), "--set", "profile=ambient"],
+                                  check=True, capture_output=True, text=True).stdout
+        kinds |= {doc["kind"] for doc in yaml.safe_load_all(rendered) if doc}
+    assert "CustomResourceDefinition" not in kinds
+    assert not {k for k in kinds if "Webhook" in k}
+    assert {"Deployment", "DaemonSet"} <= kinds
+
+
+def test_nothing_listens_on_the_unreachable_port():
+    # the unreachable-source cases rely on nothing listening on 127.0.0.1:9 inside the lab namespace
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", 9)) != 0

@@ -1,0 +1,131 @@
+"""Mesh facts from the objects each distribution creates (mesh-reference.md sections 3, 4, 6)."""
+
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import mesh_facts as mf
+
+
+def deploy(name, ns, image, replicas=1, ready=1, kind="Deployment"):
+    # Like the items of a list response: no kind, and a DaemonSet has no spec.replicas.
+    status = ({"desiredNumberScheduled": replicas, "numberReady": ready} if kind == "DaemonSet"
+              else {"readyReplicas": ready})
+    return {"metadata": {"name": name, "namespace": ns},
+            "spec": dict({"template": {"spec": {"containers": [{"image": image}]}}},
+                         **({} if kind == "DaemonSet" else {"replicas": replicas})),
+            "status": status}
+
+
+def ns(name, **labels):
+    return {"metadata": {"name": name, "labels": labels}}
+
+
+def svc(name, namespace, labels=None, lb=None):
+    out = {"metadata": {"name": name, "namespace": namespace, "labels": labels or {}}, "status": {}}
+    if lb:
+        out["status"]["loadBalancer"] = {"ingress": [lb]}
+    return out
+
+
+def gateway(name, namespace, cls, labels=None, annotations=None, spec_addresses=None, status_addresses=None,
+            programmed=True):
+    gw = {"metadata": {"name": name, "namespace": namespace, "labels": labels or {}, "annotations": annotations or {}},
+          "spec": {"gatewayClassName": cls}, "status": {"conditions": [
+              {"type": "Programmed", "status": "True" if programmed else "False"}]}}
+    if spec_addresses:
+        gw["spec"]["addresses"] = [{"type": "IPAddress", "value": a} for a in spec_addresses]
+    if status_addresses:
+        gw["status"]["addresses"] = [{"type": "IPAddress", "value": a} for a in status_addresses]
+    return gw
+
+
+SOLO_HUB = "us-docker.pkg.dev/soloio-img/istio"
+
+
+def solo_cluster():
+    components = {
+        "istiod": [deploy("istiod-gloo", "istio-system", SOLO_HUB + "/pilot:1.29.0-solo-distroless")],
+        "ztunnel": [deploy("ztunnel", "istio-system", SOLO_HUB + "/ztunnel:1.29.0-solo-distroless", 3, 3, "DaemonSet")],
+        "cni": [deploy("istio-cni-node", "istio-system", SOLO_HUB + "/install-cni:1.29.0-solo", 3, 2, "DaemonSet")],
+    }
+    gateways = [
+        gateway("istio-eastwest", "istio-gateways", "istio-eastwest", labels={mf.NETWORK_LABEL: "cluster1"}),
+        gateway("istio-remote-peer-cluster2", "istio-gateways", "istio-remote",
+                labels={mf.NETWORK_LABEL: "cluster2"}, annotations={mf.TRUST_DOMAIN_ANNOTATION: "cluster2.local"},
+                spec_addresses=["198.51.100.20"]),
+        gateway("http", "gloo-system", "gloo-gateway"),
+    ]
+    services = [svc("istio-eastwest", "istio-gateways", {"istio.io/expose-istiod": "15012"}, {"ip": "198.51.100.10"}),
+                svc("productpage", "bookinfo", {mf.SOLO_SCOPE_LABEL: "global"}),
+                svc("reviews", "bookinfo", {mf.SOLO_SCOPE_LABEL: "cluster"}),
+                svc("details", "shop", {}), svc("local-one", "shop", {mf.SOLO_SCOPE_LABEL: "local"})]
+    namespaces = [ns("istio-system", **{mf.NETWORK_LABEL: "cluster1"}), ns("bookinfo", **{mf.DATAPLANE_LABEL: "ambient"}),
+                  ns("gloo-system", **{mf.DATAPLANE_LABEL: "ambient"}), ns("shop", **{mf.SOLO_SCOPE_LABEL: "global"}),
+                  ns("default")]
+    return components, gateways, services, namespaces
+
+
+def test_solo_cluster_facts():
+    components, gateways, services, namespaces = solo_cluster()
+    f = mf.facts("v1.36.3", components, gateways, services, namespaces, [], "istio-system")
+    assert f["distribution"] == "solo"
+    assert f["versions"] == {"kubernetes": "v1.36.3", "istiod": "1.29.0-solo", "ztunnel": "1.29.0-solo",
+                             "cni": "1.29.0-solo"}
+    assert f["network"] == "cluster1"
+    assert f["components"]["istiod"]["ready"] is True and f["components"]["istiod"]["name"] == "istiod-gloo"
+    assert f["components"]["cni"]["ready"] is False and f["components"]["cni"]["ready_replicas"] == 2
+    assert f["ready"] is False and f["not_ready"] == ["cni"]
+    ew = f["components"]["eastwest_gateway"]
+    assert ew["class"] == "istio-eastwest" and ew["programmed"] and ew["network"] == "cluster1"
+    # no address in the Gateway status: the Service's load-balancer address is used
+    assert f["eastwest_address"] == "198.51.100.10"
+    assert f["peers"] == [{"kind": "peer-gateway", "name": "istio-remote-peer-cluster2", "namespace": "istio-gateways",
+                           "network": "cluster2", "cluster": "cluster2", "address": "198.51.100.20",
+                           "trust_domain": "cluster2.local", "programmed": True}]
+    # the namespace scope makes shop/details global; a Service's own label wins over it
+    assert f["global_services"] == ["bookinfo/productpage", "shop/details"]
+    assert f["ambient_namespaces"] == ["bookinfo", "gloo-system"]
+
+
+def test_upstream_cluster_facts():
+    components = {
+        "istiod": [deploy("istiod", "istio-system", "docker.io/istio/pilot:1.29.0-distroless", 2, 2)],
+        "ztunnel": [deploy("ztunnel", "istio-system", "docker.io/istio/ztunnel:1.29.0", 1, 1, "DaemonSet")],
+        "cni": [deploy("istio-cni-node", "kube-system", "docker.io/istio/install-cni:1.29.0", 1, 1, "DaemonSet")],
+    }
+    gateways = [gateway("istio-eastwestgateway", "istio-system", "istio-east-west", status_addresses=["203.0.113.5"])]
+    secrets = [{"metadata": {"name": "istio-remote-secret-cluster2", "namespace": "istio-system",
+                             "annotations": {mf.REMOTE_SECRET_CLUSTER: "cluster2"}}}]
+    services = [svc("productpage", "bookinfo", {mf.UPSTREAM_GLOBAL_LABEL: "true"})]
+    f = mf.facts("v1.36.3", components, gateways, services, [ns("istio-system")], secrets, "istio-system")
+    assert f["distribution"] == "upstream" and f["ready"] is True and f["not_ready"] == []
+    assert f["versions"]["istiod"] == "1.29.0" and f["components"]["cni"]["namespace"] == "kube-system"
+    assert f["eastwest_address"] == "203.0.113.5" and f["network"] is None
+    assert f["peers"] == [{"kind": "remote-secret", "name": "istio-remote-secret-cluster2",
+                           "namespace": "istio-system", "cluster": "cluster2"}]
+    assert f["peer_count"] == 1 and f["global_services"] == ["bookinfo/productpage"]
+
+
+def test_empty_cluster_has_no_distribution_and_names_what_is_missing():
+    f = mf.facts("v1.36.3", {"istiod": [], "ztunnel": [], "cni": []}, [], [], [], [], "istio-system")
+    assert f["distribution"] is None and f["ready"] is False
+    assert f["not_ready"] == ["istiod", "ztunnel", "cni", "eastwest_gateway"]
+    assert f["eastwest_address"] is None and f["peers"] == [] and f["components"]["istiod"] is None
+
+
+def test_ready_component_is_preferred():
+    picked = mf.pick_component([deploy("istiod-old", "istio-system", "i:1.28.0", 1, 0),
+                                deploy("istiod", "istio-system", "i:1.29.0", 1, 1)], "Deployment")
+    assert picked["name"] == "istiod" and picked["version"] == "1.29.0"
+    assert mf.pick_component([], "Deployment") is None
+
+
+def test_image_tag():
+    assert mf.image_tag("docker.io/istio/pilot:1.29.0") == "1.29.0"
+    assert mf.image_tag("registry:5000/istio/pilot") == ""
+    assert mf.image_tag("registry:5000/pilot:1.2@sha256:abc") == "1.2"
+    assert mf.image_tag(None) == ""
+
+
+def test_hostname_address_and_unprogrammed_gateway():
+    gw = gateway("istio-eastwest", "istio-gateways", "istio-eastwest", programmed=False)
+    ew = mf.eastwest_gateway([gw], [svc("other", "istio-gateways", {mf.GATEWAY_NAME_LABEL: "istio-eastwest"},
+                                        {"hostname": "ew.elb.example.com"})])
+    assert ew["address"] == "ew.elb.example.com" and ew["ready"] is False

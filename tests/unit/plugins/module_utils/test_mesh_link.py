@@ -1,0 +1,424 @@
+import base64
+import copy
+import json
+import os
+import stat
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import mesh_link, remote_secret
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare import clean
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+
+OURS = {"app.kubernetes.io/managed-by": "ambientmesh.multicluster"}
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.secret-token-value"
+CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n").decode()
+
+
+def _merge(base, patch):
+    if isinstance(base, dict) and isinstance(patch, dict):
+        out = dict(base)
+        for k, v in patch.items():
+            out[k] = _merge(base.get(k), v)
+        return out
+    return copy.deepcopy(patch)
+
+
+class FakeKube:
+    """In-memory stand-in for client.Kube: apply merges like SSA, a token controller fills token Secrets."""
+
+    def __init__(self, name="c", objects=(), dry_run=False, namespaces=("istio-gateways", "istio-system"),
+                 host="https://127.0.0.1:6443", fill_tokens=True):
+        self.name, self.dry_run, self.fill_tokens = name, dry_run, fill_tokens
+        self.k8s = SimpleNamespace(configuration=SimpleNamespace(host=host))
+        self.store = {}
+        self.writes = []
+        for ns in namespaces:
+            self.store[("Namespace", "", ns)] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+        for obj in objects:
+            self.put(obj)
+
+    @staticmethod
+    def key(kind, namespace, name):
+        return kind, namespace or "", name
+
+    def put(self, obj):
+        obj = copy.deepcopy(obj)
+        obj["metadata"].setdefault("uid", "uid-" + obj["metadata"]["name"])
+        obj["metadata"]["resourceVersion"] = str(len(self.writes) + 1)
+        self.store[self.key(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])] = obj
+        return obj
+
+    def get(self, api_version, kind, name, namespace=None):
+        obj = self.store.get(self.key(kind, namespace, name))
+        return copy.deepcopy(obj)
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        out = []
+        for key in sorted(self.store):
+            obj = self.store[key]
+            if key[0] != kind or (namespace and key[1] != namespace):
+                continue
+            labels = obj["metadata"].get("labels") or {}
+            ok = True
+            for term in (label_selector or "").split(","):
+                if not term:
+                    continue
+                key, value = (term.split("=", 1) + [""])[:2]
+                ok = ok and key in labels and (not value or labels[key] == value)
+            if ok:  # like the API server's core lists: items without kind and apiVersion
+                out.append(dict((k, copy.deepcopy(v)) for k, v in obj.items() if k not in ("kind", "apiVersion")))
+        return out
+
+    def apply(self, obj):
+        meta = obj["metadata"]
+        before = self.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        if meta.get("namespace") and self.get("v1", "Namespace", meta["namespace"]) is None:
+            raise MeshError("namespace %s not found" % meta["namespace"])
+        after = _merge(before or {}, obj)
+        if obj["kind"] == "Secret" and obj.get("type") == "kubernetes.io/service-account-token" and self.fill_tokens:
+            after.setdefault("data", {"token": base64.b64encode(TOKEN.encode()).decode(), "ca.crt": CA})
+        if not self.dry_run:
+            self.writes.append(("apply", obj["kind"], meta["name"]))
+            after = self.put(after)
+        return before is None or clean(before) != clean(after), before, after
+
+    def delete(self, api_version, kind, name, namespace=None):
+        before = self.get(api_version, kind, name, namespace)
+        if before is not None and not self.dry_run:
+            self.writes.append(("delete", kind, name))
+            del self.store[self.key(kind, namespace, name)]
+        return before
+
+
+def params(**kw):
+    p = {"cluster": "cluster1", "method": "peering", "namespace": None, "state": "present", "generate": False,
+         "dest": None, "reader_service_account": "ambientmesh-mesh-reader", "peers": [
+             {"name": "cluster1", "network": "network1", "address": "198.51.100.11"},
+             {"name": "cluster2", "network": "network2", "address": "198.51.100.21", "trust_domain": "c2.local"},
+             {"name": "cluster3", "network": "network3", "address": "ew.cluster3.example.com"}]}
+    p.update(kw)
+    return p
+
+
+def run(kube, check_mode=False, diff=False, **kw):
+    spec = mesh_link.validate(params(**kw))
+    return mesh_link.reconcile(spec, lambda: kube, None, check_mode, diff)
+
+
+def gateways(kube):
+    return dict((o["metadata"]["name"], o) for o in kube.list("gateway.networking.k8s.io/v1", "Gateway"))
+
+
+# ---- validation ------------------------------------------------------------------------------------------------
+def test_validate_skips_self_and_fills_defaults():
+    spec = mesh_link.validate(params())
+    assert [p["name"] for p in spec["peers"]] == ["cluster2", "cluster3"]
+    assert spec["namespace"] == "istio-gateways"
+    c2, c3 = spec["peers"]
+    assert c2["address_type"] == "IPAddress" and c2["trust_domain"] == "c2.local"
+    assert c3["address_type"] == "Hostname" and c3["trust_domain"] == "cluster.local"
+    assert c3["eastwest_service"] == "istio-eastwest"
+    assert mesh_link.validate(params(method="remote_secret", peers=[]))["namespace"] == "istio-system"
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"peers": [{"name": "cluster2", "network": "network2", "address": ""}]},
+     ["peers[0] (cluster2)", "no east-west address", "mesh_eastwest_address of cluster2"]),
+    ({"peers": [{"name": "cluster2", "network": "network2"}]}, ["peers[0] (cluster2)", "no east-west address"]),
+    ({"peers": [{"name": "Cluster_2", "network": "n", "address": "1.2.3.4"}]}, ["peers[0].name", "DNS-1123"]),
+    ({"peers": [{"name": "cluster2", "network": "", "address": "1.2.3.4"}]}, ["peers[0] (cluster2)", "network"]),
+    ({"peers": [{"name": "c2", "network": "n2", "address": "1.2.3.4"},
+                {"name": "c2", "network": "n3", "address": "1.2.3.5"}]},
+     ["peers[0] and peers[1]", "c2"]),
+    ({"peers": [{"name": "c2", "network": "n", "address": "1.2.3.4"},
+                {"name": "c3", "network": "n", "address": "1.2.3.5"}]},
+     ["c2 and c3", "network n", "mesh_network"]),
+    ({"peers": [{"name": "c2", "network": "n", "address": "ew.example.com", "address_type": "IPAddress"}]},
+     ["peers[0] (c2).address", "not an IP", "Hostname"]),
+    ({"peers": [{"name": "c2", "network": "n", "address": "10.0.0.1", "address_type": "Hostname"}]},
+     ["peers[0] (c2).address", "not a DNS hostname"]),
+    ({"cluster": ""}, ["cluster", "DNS-1123"]),
+    ({"dest": "/tmp/x.yaml"}, ["dest", "generate: true"]),
+    ({"generate": True, "state": "absent"}, ["generate", "state=absent"]),
+    ({"method": "remote_secret", "peers": [{"name": "c2"}]}, ["peers[0] (c2)", "context is required",
+                                                              "kube_context of c2"]),
+    ({"method": "remote_secret", "peers": [{"name": "c2", "context": "c2", "api_server": "c2:6443"}]},
+     ["peers[0] (c2)", "api_server", "https://"]),
+])
+def test_validate_names_field_and_fix(change, words):
+    with pytest.raises(MeshError) as e:
+        mesh_link.validate(params(**change))
+    for word in words:
+        assert word in e.value.msg
+
+
+def test_absent_needs_only_names():
+    spec = mesh_link.validate(params(state="absent", peers=[{"name": "cluster2"}]))
+    assert spec["peers"] == [{"name": "cluster2"}]
+
+
+# ---- builders --------------------------------------------------------------------------------------------------
+def test_peer_gateway_matches_istioctl_link():
+    peer = mesh_link.validate(params())["peers"][0]
+    gw = mesh_link.peer_gateway(peer, "istio-gateways")
+    assert gw["metadata"]["name"] == "istio-remote-peer-network2"
+    assert gw["metadata"]["labels"] == {
+        "app.kubernetes.io/managed-by": "ambientmesh.multicluster", "ambientmesh.multicluster/link-peer": "cluster2",
+        "topology.istio.io/network": "network2", "topology.istio.io/cluster": "cluster2"}
+    assert gw["metadata"]["annotations"] == {"gateway.istio.io/service-account": "istio-eastwest",
+                                             "gateway.istio.io/trust-domain": "c2.local"}
+    assert gw["spec"]["gatewayClassName"] == "istio-remote"
+    assert gw["spec"]["addresses"] == [{"type": "IPAddress", "value": "198.51.100.21"}]
+    assert [(ln["name"], ln["port"], ln["protocol"], ln["tls"]["mode"]) for ln in gw["spec"]["listeners"]] == [
+        ("cross-network", 15008, "HBONE", "Passthrough"), ("xds-tls", 15012, "TLS", "Passthrough")]
+
+
+def test_link_secret_and_kubeconfig():
+    text = remote_secret.kubeconfig("cluster2", "https://10.0.0.2:6443", CA, TOKEN)
+    assert text == remote_secret.kubeconfig("cluster2", "https://10.0.0.2:6443", CA, TOKEN)  # stable bytes
+    cfg = yaml.safe_load(text)
+    assert cfg["current-context"] == "cluster2"
+    assert cfg["clusters"][0]["cluster"] == {"server": "https://10.0.0.2:6443", "certificate-authority-data": CA}
+    assert cfg["users"][0]["user"] == {"token": TOKEN}
+    secret = mesh_link.link_secret("cluster2", "istio-system", text)
+    assert secret["metadata"]["name"] == "istio-remote-secret-cluster2"
+    assert secret["metadata"]["labels"]["istio/multiCluster"] == "true"
+    assert secret["metadata"]["annotations"] == {"networking.istio.io/cluster": "cluster2"}
+    assert base64.b64decode(secret["data"]["cluster2"]).decode() == text
+
+
+def test_reader_is_read_only():
+    objs = remote_secret.reader_objects("istio-system", "reader")
+    assert [o["kind"] for o in objs] == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Secret"]
+    verbs = set(v for rule in objs[1]["rules"] for v in rule["verbs"])
+    assert verbs == {"get", "list", "watch"}
+    assert not any("secrets" in rule["resources"] for rule in objs[1]["rules"])
+    assert objs[3]["type"] == "kubernetes.io/service-account-token"
+    assert objs[3]["metadata"]["annotations"] == {"kubernetes.io/service-account.name": "reader"}
+
+
+def test_plan_pairs_by_kind_namespace_and_name():
+    a = {"apiVersion": "v1", "kind": "A", "metadata": {"name": "x", "namespace": "n", "labels": {"k": "1"}}}
+    b = {"apiVersion": "v1", "kind": "B", "metadata": {"name": "x"}}
+    live_a = copy.deepcopy(a)
+    live_a["metadata"]["uid"] = "u"
+    stale = {"apiVersion": "v1", "kind": "A", "metadata": {"name": "old", "namespace": "n"}}
+    steps = mesh_link.plan([a, b], [live_a, stale])
+    assert [(s[0], (s[1] or s[2])["metadata"]["name"]) for s in steps] == [
+        ("unchanged", "x"), ("create", "x"), ("prune", "old")]
+    live_a["metadata"]["labels"]["k"] = "2"
+    assert mesh_link.plan([a], [live_a])[0][0] == "update"
+
+
+def test_wait_token_times_out_with_the_fix():
+    kube = FakeKube(fill_tokens=False)
+    clock = iter(range(0, 1000, 10))
+    with pytest.raises(MeshError) as e:
+        remote_secret.wait_token(kube, "istio-system", "reader", "cluster2", timeout=30, sleep=lambda s: None,
+                                 clock=lambda: next(clock))
+    assert "peer cluster2" in e.value.msg and "reader-token" in e.value.msg and "controller" in e.value.msg
+
+
+# ---- reconcile: peering ----------------------------------------------------------------------------------------
+def test_full_mesh_then_idempotent_then_drift():
+    kube = FakeKube()
+    result = run(kube)
+    assert result["changed"]
+    assert sorted((link["peer"], link["action"]) for link in result["links"]) == [
+        ("cluster2", "create"), ("cluster3", "create")]
+    gws = gateways(kube)
+    assert sorted(gws) == ["istio-remote-peer-network2", "istio-remote-peer-network3"]
+    assert gws["istio-remote-peer-network3"]["spec"]["addresses"] == [
+        {"type": "Hostname", "value": "ew.cluster3.example.com"}]
+
+    writes = len(kube.writes)
+    again = run(kube)
+    assert not again["changed"] and len(kube.writes) == writes  # no write at all when nothing differs
+    assert all(link["action"] == "unchanged" for link in again["links"])
+
+    drifted = params()
+    drifted["peers"][1]["address"] = "198.51.100.99"
+    spec = mesh_link.validate(drifted)
+    result = mesh_link.reconcile(spec, lambda: kube, None, want_diff=True)
+    assert result["changed"]
+    assert [link["action"] for link in result["links"]] == ["update", "unchanged"]
+    (entry,) = result["diff"]
+    assert entry["before"]["spec"]["addresses"][0]["value"] == "198.51.100.21"
+    assert entry["after"]["spec"]["addresses"][0]["value"] == "198.51.100.99"
+    assert "managedFields" not in json.dumps(entry) and "uid" not in entry["before"]["metadata"]
+
+
+def test_prune_only_touches_our_links():
+    unrelated = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                 "metadata": {"name": "istio-eastwest", "namespace": "istio-gateways", "labels": dict(OURS)}}
+    foreign = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+               "metadata": {"name": "istio-remote-peer-legacy", "namespace": "istio-gateways"}}
+    kube = FakeKube(objects=[unrelated, foreign])
+    run(kube)
+    p = params()
+    del p["peers"][2]
+    result = mesh_link.reconcile(mesh_link.validate(p), lambda: kube, None)
+    assert result["changed"]
+    assert ("cluster3", "prune") in [(link["peer"], link["action"]) for link in result["links"]]
+    assert sorted(gateways(kube)) == ["istio-eastwest", "istio-remote-peer-legacy", "istio-remote-peer-network2"]
+
+
+def test_same_named_foreign_object_stops_before_any_write():
+    foreign = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+               "metadata": {"name": "istio-remote-peer-network3", "namespace": "istio-gateways",
+                            "labels": {"app.kubernetes.io/managed-by": "istioctl"}}}
+    kube = FakeKube(objects=[foreign])
+    with pytest.raises(MeshError) as e:
+        run(kube)
+    assert "Gateway istio-gateways/istio-remote-peer-network3" in e.value.msg and "not made by" in e.value.msg
+    assert kube.writes == []
+
+
+def test_missing_namespace_is_reported():
+    kube = FakeKube(namespaces=())
+    with pytest.raises(MeshError) as e:
+        run(kube)
+    assert "namespace istio-gateways does not exist in cluster cluster1" in e.value.msg
+    assert kube.writes == []
+
+
+def test_check_mode_writes_nothing_but_reports():
+    kube = FakeKube(dry_run=True)
+    result = run(kube, check_mode=True, diff=True)
+    assert result["changed"] and kube.writes == [] and gateways(kube) == {}
+    assert [d["after"]["metadata"]["name"] for d in result["diff"]] == [
+        "istio-remote-peer-network2", "istio-remote-peer-network3"]
+    assert all(d["before"] == {} for d in result["diff"])
+
+
+def test_absent_removes_all_ours_or_only_listed_peers():
+    unrelated = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                 "metadata": {"name": "http", "namespace": "istio-gateways"}}
+    kube = FakeKube(objects=[unrelated])
+    run(kube)
+    one = run(kube, state="absent", peers=[{"name": "cluster3"}])
+    assert [(link["peer"], link["action"]) for link in one["links"]] == [("cluster3", "prune")]
+    assert sorted(gateways(kube)) == ["http", "istio-remote-peer-network2"]
+    result = run(kube, state="absent", peers=[], diff=True)
+    assert result["changed"] and sorted(gateways(kube)) == ["http"]
+    assert result["diff"][0]["after"] == {} and result["diff"][0]["before"]["metadata"]["name"]
+    assert not run(kube, state="absent", peers=[])["changed"]
+
+
+def test_generate_contacts_no_cluster_and_writes_dest(tmp_path):
+    def no_cluster():
+        raise AssertionError("generate must not contact the cluster")
+
+    dest = tmp_path / "links.yaml"
+    spec = mesh_link.validate(params(generate=True, dest=str(dest)))
+    result = mesh_link.reconcile(spec, no_cluster, None, check_mode=True)
+    assert result["changed"] and not dest.exists()  # check mode writes no file
+    result = mesh_link.reconcile(spec, no_cluster, None)
+    assert result["changed"] and [m["metadata"]["name"] for m in result["manifests"]] == [
+        "istio-remote-peer-network2", "istio-remote-peer-network3"]
+    docs = list(yaml.safe_load_all(dest.read_text()))
+    assert docs[0]["spec"]["gatewayClassName"] == "istio-remote"
+    assert stat.S_IMODE(os.stat(str(dest)).st_mode) == 0o600
+    assert not mesh_link.reconcile(spec, no_cluster, None)["changed"]
+
+
+# ---- reconcile: remote secrets ---------------------------------------------------------------------------------
+def upstream(**kw):
+    kw.setdefault("peers", [{"name": "cluster2", "context": "cluster2"},
+                            {"name": "cluster3", "context": "cluster3",
+                             "api_server": "https://api.cluster3.example:6443"}])
+    return params(method="remote_secret", **kw)
+
+
+def run_upstream(kube, peer_kubes, check_mode=False, diff=False, hidden=None, **kw):
+    spec = mesh_link.validate(upstream(**kw))
+    hide = hidden.add if hidden is not None else (lambda value: None)
+    return mesh_link.reconcile(spec, lambda: kube, lambda peer: peer_kubes[peer["name"]], check_mode, diff, hide)
+
+
+def test_remote_secrets_hold_a_working_kubeconfig_and_never_show_the_token():
+    kube = FakeKube("cluster1")
+    peers = {"cluster2": FakeKube("cluster2", host="https://127.0.0.1:7002"), "cluster3": FakeKube("cluster3")}
+    hidden = set()
+    result = run_upstream(kube, peers, diff=True, hidden=hidden)
+    assert result["changed"]
+    assert sorted((r["cluster"], r["kind"], r["action"]) for r in result["readers"] if r["cluster"] == "cluster2") == [
+        ("cluster2", "ClusterRole", "create"), ("cluster2", "ClusterRoleBinding", "create"),
+        ("cluster2", "Secret", "create"), ("cluster2", "ServiceAccount", "create")]
+    secret = kube.get("v1", "Secret", "istio-remote-secret-cluster2", "istio-system")
+    cfg = yaml.safe_load(base64.b64decode(secret["data"]["cluster2"]))
+    assert cfg["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:7002"
+    assert cfg["users"][0]["user"]["token"] == TOKEN
+    cfg3 = yaml.safe_load(base64.b64decode(kube.get("v1", "Secret", "istio-remote-secret-cluster3",
+                                                    "istio-system")["data"]["cluster3"]))
+    assert cfg3["clusters"][0]["cluster"]["server"] == "https://api.cluster3.example:6443"
+    assert TOKEN in hidden
+    dumped = json.dumps(result)
+    assert TOKEN not in dumped and secret["data"]["cluster2"] not in dumped and "<redacted>" in dumped
+
+    writes = (len(kube.writes), len(peers["cluster2"].writes))
+    again = run_upstream(kube, peers)
+    assert not again["changed"] and (len(kube.writes), len(peers["cluster2"].writes)) == writes
+
+
+def test_remote_secret_check_mode_on_fresh_peers_changes_nothing():
+    kube = FakeKube("cluster1", dry_run=True)
+    peers = {"cluster2": FakeKube("cluster2", dry_run=True), "cluster3": FakeKube("cluster3", dry_run=True)}
+    result = run_upstream(kube, peers, check_mode=True, diff=True)
+    assert result["changed"]
+    assert kube.writes == [] and peers["cluster2"].writes == []
+    assert TOKEN not in json.dumps(result)
+
+
+def test_generate_remote_secret_needs_existing_reader():
+    peers = {"cluster2": FakeKube("cluster2"), "cluster3": FakeKube("cluster3")}
+    with pytest.raises(MeshError) as e:
+        run_upstream(None, peers, generate=True)
+    assert "peer cluster2 has no reader token yet" in e.value.msg
+    run_upstream(FakeKube("cluster1"), peers)
+    result = run_upstream(None, peers, generate=True)
+    assert [m["data"] for m in result["manifests"]] == [{"cluster2": "<redacted>"}, {"cluster3": "<redacted>"}]
+
+
+def test_foreign_reader_in_peer_stops_before_any_write():
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount",
+          "metadata": {"name": "ambientmesh-mesh-reader", "namespace": "istio-system"}}
+    kube = FakeKube("cluster1")
+    peers = {"cluster2": FakeKube("cluster2"), "cluster3": FakeKube("cluster3", objects=[sa])}
+    with pytest.raises(MeshError) as e:
+        run_upstream(kube, peers)
+    assert "ServiceAccount istio-system/ambientmesh-mesh-reader" in e.value.msg and "cluster cluster3" in e.value.msg
+    assert kube.writes == [] and peers["cluster2"].writes == []
+
+
+def test_absent_upstream_removes_secrets_and_own_reader():
+    c1, c2, c3 = FakeKube("cluster1"), FakeKube("cluster2"), FakeKube("cluster3")
+    run_upstream(c1, {"cluster2": c2, "cluster3": c3})
+    # cluster2 linked to cluster1 as well, so cluster1 offers a reader
+    spec = mesh_link.validate(params(cluster="cluster2", method="remote_secret",
+                                     peers=[{"name": "cluster1", "context": "cluster1"}]))
+    mesh_link.reconcile(spec, lambda: c2, lambda peer: c1)
+    assert c1.get("v1", "ServiceAccount", "ambientmesh-mesh-reader", "istio-system")
+    result = run_upstream(c1, {}, state="absent", peers=[])
+    assert result["changed"]
+    kinds = sorted(r["kind"] for r in result["readers"])
+    assert kinds == ["ClusterRole", "ClusterRoleBinding", "Secret", "ServiceAccount"]
+    assert c1.list("v1", "Secret", "istio-system", mesh_link.selector()) == []
+    assert c1.get("v1", "ServiceAccount", "ambientmesh-mesh-reader", "istio-system") is None
+    assert not run_upstream(c1, {}, state="absent", peers=[])["changed"]
+
+
+def test_diff_shows_only_fields_we_set():
+    desired = {"kind": "Gateway", "metadata": {"name": "g"}, "spec": {"listeners": [{"name": "a", "port": 1}]}}
+    live = {"kind": "Gateway", "metadata": {"name": "g", "uid": "u"},
+            "spec": {"listeners": [{"name": "a", "port": 2, "allowedRoutes": {"namespaces": {"from": "Same"}}}]}}
+    server = copy.deepcopy(live)
+    server["spec"]["listeners"][0]["port"] = 1
+    entry = mesh_link.diff_entry("h", live, server, shape=desired)
+    assert entry["before"]["spec"] == {"listeners": [{"name": "a", "port": 2}]}
+    assert entry["after"]["spec"] == {"listeners": [{"name": "a", "port": 1}]}
+    pruned = mesh_link.diff_entry("h", live, None)
+    assert pruned["after"] == {} and pruned["before"]["spec"] == live["spec"]

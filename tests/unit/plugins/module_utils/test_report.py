@@ -1,0 +1,137 @@
+"""The report: figures in JSON and Markdown, a real PNG, and writes that only happen on change."""
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import probe, report
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+
+
+def drill_result():
+    samples = []
+    for i in range(100):
+        t = i * 0.1
+        if t < 4:
+            samples.append({"t": t, "code": 200, "ms": 2.0 + i % 3, "cluster": "cluster1"})
+        elif t < 5:
+            samples.append({"t": t, "code": 503, "ms": 1.0, "cluster": None})
+        else:
+            samples.append({"t": t, "code": 200, "ms": 4.0, "cluster": "cluster2"})
+    marks = [("baseline", 0.0), ("disrupt", 3.9), ("hold", 5.0), ("restore", 8.0), ("settle", 9.0)]
+    res = probe.phase_report(samples, marks, 10.0)
+    res.update(timeline=samples, cluster="cluster1", url="http://127.0.0.1:8080/productpage", passed=False,
+               problems=["success ratio 0.9000 is below min_success_ratio 0.99 (10 of 100 requests failed)"],
+               thresholds={"min_success_ratio": 0.99, "max_recovery_seconds": 10, "expected_status": [200]},
+               timings={"endpoints_gone_seconds": 1.1, "restore_seconds": 0.8},
+               deployment={"namespace": "bookinfo", "name": "productpage-v1", "original_replicas": 1, "replicas": 1})
+    return res
+
+
+def data():
+    return {
+        "title": "Lab verification", "generated": "2025-01-01T00:00:00Z",
+        "clusters": {"cluster1": {"distribution": "solo", "versions": {"kubernetes": "v1.36.3"}, "components": {
+            "istiod": {"ready": True, "ready_replicas": 1, "desired": 1, "version": "1.29.0-solo"},
+            "ztunnel": None, "cni": None, "eastwest_gateway": {"programmed": True}},
+            "eastwest_address": "198.51.100.10", "peers": [{"cluster": "cluster2"}],
+            "global_services": ["bookinfo/productpage"], "ambient_namespaces": ["bookinfo"]}},
+        "checks": {"ingress": {"cluster1": {"passed": True, "problems": [], "overall": {
+            "requests": 25, "success_ratio": 1.0, "latency_ms": {"p50": 2, "p95": 3, "p99": 4},
+            "clusters": {"cluster1": 25}}}}},
+        "drill": drill_result(),
+        "mtls": {"namespace": "bookinfo", "passed": True, "requests": 120.0, "series": [{}], "offenders": [],
+                 "problems": [], "query": "sum by (...) (...)"},
+    }
+
+
+def test_markdown_holds_the_figures():
+    md = report.markdown(data(), "verify.png")
+    assert md.startswith("# Lab verification: FAILED\n")
+    assert "| ingress | cluster1 | passed | 25 requests, 100.00% ok, p50/p95/p99 2/3/4 ms, answered by cluster1: 25 |" in md
+    assert "| failover drill | cluster1, bookinfo/productpage-v1 | **FAILED** | 100 requests, 90.00% ok" in md
+    assert "first failure 4.00 s, recovered after 1.00 s" in md
+    assert "- failover drill: success ratio 0.9000 is below min_success_ratio 0.99" in md
+    assert "| cluster1 | solo | v1.36.3 | ready 1/1 (1.29.0-solo) | absent | absent | programmed | 198.51.100.10 | " \
+           "cluster2 | bookinfo/productpage | bookinfo |" in md
+    assert "![Failover timeline](verify.png)" in md
+    assert "| baseline | 3.90 s | 39 | 100.00% | 200: 39 | - | - | 3 | 4 | 4 | cluster1: 39 |" in md
+    assert "| disrupt | 1.10 s | 11 | 9.09% | 200: 1, 503: 10 | 4.00 s | failing at the end | 2 | 2 | 2 | cluster1: 1 |" in md
+    assert "| **overall** | 10.00 s | 100 | 90.00% | 200: 90, 503: 10 | 4.00 s | 1.00 s | 4 | 4 | 4 | " \
+           "cluster1: 40, cluster2: 50 |" in md
+    assert "Every series is `mutual_tls` with `spiffe://` principals (120.0 requests)." in md
+
+
+def test_render_json_and_png(tmp_path):
+    files = report.render(data(), "verify", ["json", "markdown", "png"])
+    assert sorted(files) == ["json", "markdown", "png"]
+    doc = json.loads(files["json"][1])
+    assert doc["passed"] is False and doc["drill"]["overall"]["requests"] == 100
+    assert doc["drill"]["overall"]["recovery_seconds"] == 1.0
+    assert len(doc["problems"]) == 1
+    name, png = files["png"]
+    assert name == "verify.png" and png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20000
+    import matplotlib.image
+    path = tmp_path / "t.png"
+    path.write_bytes(png)
+    assert matplotlib.image.imread(str(path)).shape[:2] == (600, 1100)
+    assert report.render(data(), "verify", ["json", "markdown", "png"])["png"][1] == png, "png not reproducible"
+
+
+def test_no_png_without_a_drill():
+    d = data()
+    del d["drill"]
+    files = report.render(d, "v", ["png", "markdown"])
+    assert sorted(files) == ["markdown"] and "![" not in files["markdown"][1].decode()
+    assert report.passed(d) is True
+
+
+def test_write_only_on_change_and_not_in_check_mode(tmp_path):
+    params = {"path": str(tmp_path / "reports"), "name": "verify", "formats": ["json", "markdown", "png"],
+              "data": data()}
+    dry = report.report(params, check_mode=True)
+    assert dry["changed"] is True and not os.path.exists(params["path"])
+    first = report.report(params)
+    assert first["changed"] is True and first["passed"] is False
+    assert sorted(os.listdir(params["path"])) == ["verify.json", "verify.md", "verify.png"]
+    assert first["diff"]["before"] == "" and first["diff"]["after"].startswith("# Lab verification: FAILED")
+    again = report.report(params)
+    assert again["changed"] is False and again["diff"]["before"] == again["diff"]["after"]
+    params["data"]["drill"]["passed"] = True
+    params["data"]["drill"]["problems"] = []
+    changed = report.report(params, check_mode=True)
+    assert changed["changed"] is True and "FAILED" in changed["diff"]["before"] and "PASSED" in changed["diff"]["after"]
+    assert "FAILED" in (tmp_path / "reports" / "verify.md").read_text()
+
+
+@pytest.mark.parametrize("bad,field", [({}, "data"), ({"title": "x"}, "data"),
+                                       ({"hosts": [{"cluster": "c1", "drill": {"skipped": True}}]}, "data")])
+def test_bad_data(tmp_path, bad, field):
+    with pytest.raises(MeshError) as err:
+        report.report({"path": str(tmp_path), "name": "v", "formats": ["json"], "data": bad})
+    assert err.value.msg.startswith(field + ": ")
+
+
+def test_path_must_be_a_directory(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(MeshError, match="^path: "):
+        report.report({"path": str(f), "name": "v", "formats": ["json"], "data": data()})
+
+
+def test_registered_results_are_folded_per_cluster():
+    drill = dict(drill_result(), changed=False, invocation={"module_args": {}}, diff={"before": {}})
+    del drill["cluster"]
+    hosts = [{"cluster": "cluster1", "mesh": {"changed": False, "mesh": {"distribution": "solo"}},
+              "in_mesh": {"skipped": True, "skip_reason": "Conditional result was False"},
+              "ingress": {"changed": False, "passed": True, "overall": {"requests": 3}}, "drill": drill},
+             {"cluster": "cluster2", "mesh": {"changed": False, "mesh": {"distribution": "upstream"}},
+              "in_mesh": None, "ingress": {"skipped": True}, "drill": {"skipped": True}}]
+    out = report.normalize({"title": "t", "hosts": hosts, "mtls": {"skipped": True}})
+    assert out["clusters"] == {"cluster1": {"distribution": "solo"}, "cluster2": {"distribution": "upstream"}}
+    assert out["checks"] == {"ingress": {"cluster1": {"passed": True, "overall": {"requests": 3}}}}
+    assert out["drill"]["cluster"] == "cluster1" and "invocation" not in out["drill"] and "diff" not in out["drill"]
+    assert out["mtls"] is None and "hosts" not in out
+    assert [r[:3] for r in report.verdicts(out)] == [("ingress", "cluster1", True),
+                                                     ("failover drill", "cluster1, bookinfo/productpage-v1", False)]
