@@ -95,8 +95,10 @@ def bench_task_floor(work, figures):
                                                for i in range(20)]}]))
     lab = Lab(work / "none")
     start = time.monotonic()
-    subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local", str(book)], capture_output=True, check=True,
-                   env=env_for(lab))
+    proc = subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + PY,
+                           str(book)], capture_output=True, text=True, check=False, env=env_for(lab))
+    if proc.returncode != 0:
+        raise SystemExit("empty-module playbook failed:\n%s\n%s" % (proc.stdout[-2000:], proc.stderr[-2000:]))
     figures["empty_module_task_floor_s"] = round((time.monotonic() - start) / 20, 3)
 
 
@@ -177,7 +179,9 @@ def main():
         for name in (args.only or ["lab", "floor", "site", "link"]):
             start = time.monotonic()
             BENCHES[name](Path(tmp), figures)
-            print("# %s done in %.0fs" % (name, time.monotonic() - start), file=sys.stderr, flush=True)
+            # Figures so far, after every benchmark, so a later failure does not lose them.
+            print("# %s done in %.0fs: %s" % (name, time.monotonic() - start, json.dumps(figures)),
+                  file=sys.stderr, flush=True)
     print(json.dumps(figures, indent=2))
 
 

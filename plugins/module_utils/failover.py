@@ -227,15 +227,6 @@ class Signals:
 
 # ---- the drill ---------------------------------------------------------------------------------------------
 
-def _sleep(seconds):
-    deadline = time.monotonic() + seconds
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, POLL))
-
-
 def state_view(obj):
     """What the drill may change on the Deployment, as --diff shows it."""
     return {"replicas": obj["spec"].get("replicas", 1),
@@ -356,7 +347,7 @@ class Drill:
             try:
                 recorder.mark("baseline")
                 prober.start()
-                _sleep(p["baseline_seconds"])
+                time.sleep(p["baseline_seconds"])
                 self._check_baseline(recorder)
                 if self.workload and self.check_mode:
                     self.notes.append("check mode: would scale Deployment %s/%s from %d to 0 replicas and back"
@@ -371,14 +362,14 @@ class Drill:
                     self.workload.wait_gone(pods, p["wait_timeout"])
                     timings["endpoints_gone_seconds"] = round(time.monotonic() - start, 3)
                     recorder.mark("hold")
-                    _sleep(p["hold_seconds"])
+                    time.sleep(p["hold_seconds"])
                     recorder.mark("restore")
                     start = time.monotonic()
                     self.workload.restore(self.original, p["wait_timeout"])
                     restored = True
                     timings["restore_seconds"] = round(time.monotonic() - start, 3)
                     recorder.mark("settle")
-                    _sleep(p["settle_seconds"])
+                    time.sleep(p["settle_seconds"])
             finally:
                 signals.deferred = True
                 try:

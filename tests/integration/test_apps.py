@@ -126,7 +126,7 @@ def test_global_service_solo(call, make_inventory, kubectl, cluster_names):
         assert labels(live)[GLOBAL] == "global" and labels(live)["app"] == "productpage"
         assert annotations(live)[TRAFFIC] == "Any"
         assert res.out["services"] == [{"name": "productpage", "namespace": ns, "changed": True,
-                                    "host": "productpage.%s.mesh.internal" % ns}]
+                                        "host": "productpage.%s.mesh.internal" % ns}]
 
         res = call("global_service.yml", inv, c, **args)
         assert res.rc == 0 and res.changed == 0, res
@@ -145,9 +145,8 @@ def test_global_service_solo(call, make_inventory, kubectl, cluster_names):
         assert res.out["service_entries"] == {"productpage.%s.mesh.internal" % ns: "autogen.%s.productpage" % ns}
 
         # Nobody programs reviews: the timeout says which host is missing where.
-        started = time.monotonic()
         res = call("global_service.yml", inv, c, **dict(args, gs_services=["reviews"], gs_wait=True, gs_wait_timeout=3))
-        assert res.rc != 0 and time.monotonic() - started < 60
+        assert res.rc != 0, res
         assert ("timed out after 3s waiting for the mesh to program reviews.%s.mesh.internal: no ServiceEntry in "
                 "namespace istio-system has host(s) reviews.%s.mesh.internal" % (ns, ns)) in res.stdout, res
 

@@ -41,14 +41,14 @@ def test_own_cluster_priority_0_peers_priority_1(tmp_path):
 def test_cluster_without_ready_endpoints_leaves_eds_and_peers_move_up(tmp_path):
     ctl = _controller(tmp_path)
     services = {"cluster1": {HOST: {"ready": 0}}, "cluster2": {HOST: {"ready": 1}}}
-    _, _, (cla,) = ctl.envoy_config("cluster1", [(ROUTE, {})], services, {"cluster2"})
+    (cla,) = ctl.envoy_config("cluster1", [(ROUTE, {})], services, {"cluster2"})[2]
     assert [(e["locality"]["zone"], e["priority"]) for e in cla["endpoints"]] == [("cluster2", 0)]
 
 
 def test_unlinked_cluster_is_not_a_locality(tmp_path):
     ctl = _controller(tmp_path)
     services = {"cluster1": {HOST: {"ready": 1}}, "cluster2": {HOST: {"ready": 1}}}
-    _, _, (cla,) = ctl.envoy_config("cluster1", [(ROUTE, {})], services, set())
+    (cla,) = ctl.envoy_config("cluster1", [(ROUTE, {})], services, set())[2]
     assert [e["locality"]["zone"] for e in cla["endpoints"]] == ["cluster1"]
 
 
