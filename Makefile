@@ -14,6 +14,7 @@ $(VENV)/.done: requirements.txt requirements-dev.txt requirements.yml scripts/se
 
 lab-build: setup
 	$(PY) -m lab build
+	$(PY) -m lab.prometheus build
 	$(PY) -m lab crds >/dev/null
 
 test: setup unit sanity lint integration
