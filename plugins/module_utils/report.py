@@ -97,9 +97,9 @@ def verdicts(data):
     if drill:
         o = drill.get("overall") or {}
         dep = drill.get("deployment") or {}
-        text = "%s; first failure %s, recovered %s" % (
-            _figures_line(o), _secs(o.get("first_failure")),
-            "after %s" % _secs(o.get("recovery_seconds")) if o.get("recovered") else "never")
+        text = _figures_line(o) + ("; first failure at %s, %s" % (
+            _secs(o.get("first_failure")), "recovered after %s" % _secs(o.get("recovery_seconds"))
+            if o.get("recovered") else "never recovered") if o.get("failures") else "; no failed request")
         rows.append(("failover drill", "%s, %s/%s" % (drill.get("cluster"), dep.get("namespace"), dep.get("name")),
                      bool(drill.get("passed")), text))
     mtls = data.get("mtls")

@@ -51,7 +51,7 @@ def test_markdown_holds_the_figures():
     assert md.startswith("# Lab verification: FAILED\n")
     assert "| ingress | cluster1 | passed | 25 requests, 100.00% ok, p50/p95/p99 2/3/4 ms, answered by cluster1: 25 |" in md
     assert "| failover drill | cluster1, bookinfo/productpage-v1 | **FAILED** | 100 requests, 90.00% ok" in md
-    assert "first failure 4.00 s, recovered after 1.00 s" in md
+    assert "first failure at 4.00 s, recovered after 1.00 s" in md
     assert "- failover drill: success ratio 0.9000 is below min_success_ratio 0.99" in md
     assert "| cluster1 | solo | v1.36.3 | ready 1/1 (1.29.0-solo) | absent | absent | programmed | 198.51.100.10 | " \
            "cluster2 | bookinfo/productpage | bookinfo |" in md
@@ -85,6 +85,9 @@ def test_no_png_without_a_drill():
     files = report.render(d, "v", ["png", "markdown"])
     assert sorted(files) == ["markdown"] and "![" not in files["markdown"][1].decode()
     assert report.passed(d) is True
+    d["drill"] = dict(drill_result(), passed=True, problems=[])
+    d["drill"]["overall"] = dict(d["drill"]["overall"], failures=0)
+    assert "; no failed request |" in report.markdown(d)
 
 
 def test_write_only_on_change_and_not_in_check_mode(tmp_path):
