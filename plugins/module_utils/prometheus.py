@@ -114,7 +114,7 @@ def evaluate(result, min_requests=1):
         problems.append("%d of %d series are not mutual TLS with SPIFFE identities: %s" % (
             len(offenders), len(series), "; ".join(describe(o) for o in offenders[:10])))
     if total < min_requests:
-        problems.append("only %s requests recorded (min_requests %s): send traffic first, and check that Prometheus "
+        problems.append("only %g requests recorded (min_requests %g): send traffic first, and check that Prometheus "
                         "scrapes the reporters (ztunnel/waypoints)" % (total, min_requests))
     return {"series": series, "offenders": offenders, "requests": total, "passed": not problems,
             "problems": problems}

@@ -188,10 +188,14 @@ def cmdline(pid):
         return ""
 
 
-def run_in_thread(fn, *args, **kwargs):
+def drill_held_at_zero(run_playbook, inventory, tmp_path, ingress, watch):
+    """Start the role in a thread with a long hold; return (thread, box for its result) once cluster1 is at 0."""
     box = {}
-    thread = threading.Thread(target=lambda: box.update(result=fn(*args, **kwargs)), daemon=True)
+    extra = role_vars(tmp_path, ingress.port, verify_failover_hold_seconds=60)
+    thread = threading.Thread(target=lambda: box.update(result=run_playbook(PLAYBOOK, inventory, extra_vars=extra)),
+                              daemon=True)
     thread.start()
+    wait_for(watch.scaled_down, 600, "the drill to scale down")
     return thread, box
 
 
@@ -284,9 +288,7 @@ def test_interrupted_drill_restores(app, kube, make_inventory, run_playbook, tmp
     c1, c2 = app
     inv = make_inventory([c1, c2])
     with StandInIngress(kube, [c1, c2]) as ingress, Watcher(kube, c1) as watch:
-        thread, box = run_in_thread(run_playbook, PLAYBOOK, inv, extra_vars=role_vars(
-            tmp_path, ingress.port, verify_failover_hold_seconds=60))
-        wait_for(watch.scaled_down, 600, "the drill to scale down")
+        thread, box = drill_held_at_zero(run_playbook, inv, tmp_path, ingress, watch)
         playbook = [p for p in children(os.getpid()) if "ansible-playbook" in cmdline(p)]
         assert len(playbook) == 1
         tree = playbook + descendants(playbook[0])
@@ -309,9 +311,7 @@ def test_killed_drill_is_repaired_by_teardown(app, kube, make_inventory, run_pla
     c1, c2 = app
     inv = make_inventory([c1, c2])
     with StandInIngress(kube, [c1, c2]) as ingress, Watcher(kube, c1) as watch:
-        thread, box = run_in_thread(run_playbook, PLAYBOOK, inv, extra_vars=role_vars(
-            tmp_path, ingress.port, verify_failover_hold_seconds=60))
-        wait_for(watch.scaled_down, 600, "the drill to scale down")
+        thread, box = drill_held_at_zero(run_playbook, inv, tmp_path, ingress, watch)
         modules = [p for p in descendants(os.getpid()) if "AnsiballZ_failover_check" in cmdline(p)]
         assert modules
         for pid in modules:
