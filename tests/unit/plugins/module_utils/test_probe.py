@@ -34,8 +34,9 @@ def test_steady_server_counts_every_request_at_the_rate():
     assert overall["success_ratio"] == 1.0 and overall["recovery_seconds"] == 0.0 and overall["first_failure"] is None
     assert overall["clusters"] == {"cluster1": overall["requests"]}
     assert 0 < overall["latency_ms"]["p50"] <= overall["latency_ms"]["p95"] <= overall["latency_ms"]["p99"]
-    gaps = [b["t"] - a["t"] for a, b in zip(samples, samples[1:])]
-    assert max(gaps) < 0.1, "schedule not steady: %s" % max(gaps)
+    # Steady: sends 50 ms apart; a late one (a busy machine) is followed by a catch-up, not a lasting drift.
+    gaps = sorted(b["t"] - a["t"] for a, b in zip(samples, samples[1:]))
+    assert 0.045 <= gaps[len(gaps) // 2] <= 0.055 and sum(g > 0.1 for g in gaps) <= 2, gaps
 
 
 def test_failure_window_is_measured_exactly():
@@ -63,8 +64,9 @@ def test_failure_window_is_measured_exactly():
     assert 58 <= overall["requests"] <= 62 and overall["requests"] == srv.hits
     assert overall["status_codes"] == {"200": served.count(200), "503": served.count(503)}
     assert 18 <= overall["failures"] <= 22
-    assert abs(overall["first_failure"] - 1.0) <= 0.06
-    assert abs(overall["recovery_seconds"] - 1.0) <= 0.11
+    # within two send intervals (50 ms each) of the window's edges
+    assert abs(overall["first_failure"] - 1.0) <= 0.1
+    assert abs(overall["recovery_seconds"] - 1.0) <= 0.1
     assert overall["recovered"] is True
     assert abs(overall["success_ratio"] - 2 / 3.0) < 0.05
     names = [p["name"] for p in report["phases"]]
