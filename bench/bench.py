@@ -67,6 +67,10 @@ def lab_inventory(path, names, extra_host_vars=None, group_vars=None):
         hosts[n] = {"kube_context": n, "mesh_network": "network%d" % i}
         hosts[n].update((extra_host_vars or {}).get(n, {}))
     gv = yaml.safe_load((REPO / "inventory" / "lab" / "group_vars" / "mesh.yml").read_text())
+    # The lab inventory's paths are relative to its own folder; this one lives elsewhere.
+    gv.update({"trust_root_dir": str(path.parent / "ca"), "verify_reports_dir": str(path.parent / "reports"),
+               "ambient_chart_source": str(REPO / "tests" / "charts" / "istio"),
+               "gateway_chart_source": str(REPO / "tests" / "charts" / "gloo")})
     gv.update(group_vars or {})
     inv = {"mesh": {"hosts": hosts, "vars": gv}, "mesh_ingress": {"hosts": {names[0]: {}}}}
     path.write_text(yaml.safe_dump(inv))
@@ -107,8 +111,7 @@ def bench_site(work, figures):
     lab.up(2, crds=True)
     lab.start_ingress()
     try:
-        inv = lab_inventory(work / "site-inv.yml", ["cluster1", "cluster2"],
-                            group_vars={"verify_report_dir": str(work / "reports")})
+        inv = lab_inventory(work / "site-inv.yml", ["cluster1", "cluster2"])
         secs, changed, tasks, _ = playbook(lab, inv, REPO / "site.yml")
         figures["site_cold_s"] = round(secs, 1)
         figures["site_cold_changed"] = changed

@@ -63,6 +63,7 @@ class Kube:
         except CoreException as e:
             raise MeshError("cannot connect to the cluster (context=%s): %s" % (module.params.get("context"), e))
         self.dry_run = self.k8s.dry_run
+        self.warn = module.warn
 
     # ---- discovery ---------------------------------------------------------------------------------------
     def resource(self, api_version, kind):
@@ -113,6 +114,13 @@ class Kube:
                 res, body=obj, name=meta["name"], namespace=meta.get("namespace"),
                 field_manager=field_manager, force_conflicts=force,
                 dry_run="All" if self.dry_run else None).to_dict()
+        except NotFoundError as e:
+            if not (self.dry_run and meta.get("namespace") and self.get("v1", "Namespace", meta["namespace"]) is None):
+                raise api_error("apply", obj["kind"], meta["name"], e, meta.get("namespace"))
+            # Check mode of a whole play: an earlier task would have created the namespace.
+            self.warn("check mode: namespace %s does not exist yet, so %s/%s was not dry-run by the server; a "
+                      "real run creates it once the namespace exists" % (meta["namespace"], obj["kind"], meta["name"]))
+            return True, None, obj
         except DynamicApiError as e:
             raise api_error("apply", obj["kind"], meta["name"], e, meta.get("namespace"))
         return before is None or clean(before) != clean(after), before, after

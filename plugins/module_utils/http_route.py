@@ -131,15 +131,20 @@ def build_route(params):
             "spec": spec}
 
 
-def check_parents(kube, route):
-    """MeshError naming every parent Gateway that does not exist, before the route is applied."""
+def check_parents(kube, route, warn_only=False):
+    """MeshError naming every parent Gateway that does not exist, before the route is applied.
+
+    With warn_only (check mode) only a warning: in a dry run of a whole play the gateway role did not create it."""
     missing = ["%s/%s" % (ref["namespace"], ref["name"]) for ref in route["spec"]["parentRefs"]
                if kube.get(GATEWAY_API, "Gateway", ref["name"], ref["namespace"]) is None]
-    if missing:
-        raise MeshError("http_route %s/%s: parent Gateway %s not found: create it first (the gateway role makes "
-                        "gloo-system/http) or fix parent_refs" % (route["metadata"]["namespace"],
-                                                                  route["metadata"]["name"], ", ".join(missing)),
-                        missing_parents=missing)
+    if not missing:
+        return
+    msg = ("http_route %s/%s: parent Gateway %s not found: create it first (the gateway role makes gloo-system/http) "
+           "or fix parent_refs" % (route["metadata"]["namespace"], route["metadata"]["name"], ", ".join(missing)))
+    if warn_only:
+        kube.warn("check mode: " + msg)
+        return
+    raise MeshError(msg, missing_parents=missing)
 
 
 def _same_parent(status_ref, ref, route_namespace):
@@ -239,7 +244,7 @@ def reconcile(kube, params, check_mode, diff):
         return result
 
     route = build_route(params)
-    check_parents(kube, route)
+    check_parents(kube, route, check_mode and params.get("missing_parents_in_check_mode", "warn") == "warn")
     changed, before, after = kube.apply(route)
     if params.get("wait") and not check_mode:
         after = wait_ready(kube, route, params["wait_timeout"])

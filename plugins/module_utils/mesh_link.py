@@ -73,7 +73,7 @@ def address_type(address, declared, where):
     return declared
 
 
-def _validate_peer(i, peer, method, state):
+def _validate_peer(i, peer, method, state, check_mode=False):
     where = "peers[%d]" % i
     name = peer.get("name") or ""
     if not DNS_LABEL.match(name):
@@ -89,6 +89,12 @@ def _validate_peer(i, peer, method, state):
             raise MeshError("%s: network %r must be a lowercase name of at most 63 characters (letters, digits, "
                             "'-', '.'); set it to the peer's topology.istio.io/network (host var mesh_network)"
                             % (where, network))
+        if _blank(peer.get("address")) and check_mode:
+            # Check mode of a whole play: the ambient role did not really install the east-west gateway.
+            out.update(network=network, address=None, address_type=None, pending=True,
+                       trust_domain=peer.get("trust_domain") or DEFAULT_TRUST_DOMAIN,
+                       eastwest_service=peer.get("eastwest_service") or "istio-eastwest")
+            return out
         if _blank(peer.get("address")):
             raise MeshError("%s: peer %s has no east-west address; wait until its east-west gateway Service has "
                             "a LoadBalancer address, or set the address explicitly (role: host var "
@@ -112,11 +118,12 @@ def _validate_peer(i, peer, method, state):
     return out
 
 
-def validate(params):
+def validate(params, check_mode=False):
     """The module's parameters checked and normalised, before any cluster is contacted.
 
     Returns a dict with method, namespace, state, generate, dest, reader and the peers without this cluster.
-    Every problem is reported with the field that carries it and how to fix it.
+    Every problem is reported with the field that carries it and how to fix it. In check mode a peering peer
+    without an address is kept as pending (its link is reported, not dry-run) instead of failing.
     """
     cluster = params.get("cluster") or ""
     if not DNS_LABEL.match(cluster):
@@ -131,7 +138,7 @@ def validate(params):
         raise MeshError("namespace %r is not a valid namespace name" % namespace)
     peers, seen, networks = [], {}, {}
     for i, raw in enumerate(params.get("peers") or []):
-        peer = _validate_peer(i, raw, method, state)
+        peer = _validate_peer(i, raw, method, state, check_mode and not params.get("generate"))
         if peer["name"] == cluster:
             continue  # the same list serves every cluster
         if peer["name"] in seen:
@@ -285,8 +292,11 @@ def _refuse_foreign(objects_and_live, cluster):
                         % (", ".join(foreign), cluster, MANAGED_BY_LABEL, MANAGED_BY_VALUE))
 
 
-def _check_namespace(kube, namespace, cluster):
-    if kube.get("v1", "Namespace", namespace) is None:
+def _check_namespace(kube, namespace, cluster, check_mode):
+    if kube.get("v1", "Namespace", namespace) is None and check_mode:
+        kube.warn("check mode: namespace %s does not exist in cluster %s yet; a real run fails unless an earlier "
+                  "task (the ambient role) creates it" % (namespace, cluster))
+    elif kube.get("v1", "Namespace", namespace) is None:
         raise MeshError("namespace %s does not exist in cluster %s; install the mesh there first (the ambient "
                         "role creates it) or set namespace" % (namespace, cluster))
 
@@ -359,9 +369,26 @@ class Readers:
         return text
 
 
+def _pending(spec, live, kube):
+    """Link entries for check-mode peers without an address; their live links are kept, not pruned."""
+    entries = []
+    for peer in spec["peers"]:
+        if not peer.get("pending"):
+            continue
+        gateway = peer_gateway(peer, spec["namespace"])
+        exists = any(o["metadata"]["name"] == gateway["metadata"]["name"] for o in live)
+        kube.warn("check mode: peer %s has no east-west address yet, so its link was not dry-run; a real run "
+                  "needs the address (from its east-west gateway Service or mesh_eastwest_address)" % peer["name"])
+        entries.append({"cluster": spec["cluster"], "peer": peer["name"], "kind": gateway["kind"],
+                        "namespace": spec["namespace"], "name": gateway["metadata"]["name"],
+                        "action": "unchanged" if exists else "create"})
+    names = set(e["name"] for e in entries)
+    return entries, [o for o in live if o["metadata"]["name"] not in names]
+
+
 def _desired(spec, readers):
     if spec["method"] == "peering":
-        return [peer_gateway(p, spec["namespace"]) for p in spec["peers"]]
+        return [peer_gateway(p, spec["namespace"]) for p in spec["peers"] if not p.get("pending")]
     return [link_secret(p["name"], spec["namespace"], readers.kubeconfig(p, generate=spec["generate"]))
             for p in spec["peers"]]
 
@@ -405,7 +432,8 @@ def reconcile(spec, local, connect_peer, check_mode=False, want_diff=False, hide
                                                     spec["cluster"], want_diff)
             result["changed"] = did
     else:
-        _check_namespace(kube, spec["namespace"], spec["cluster"])
+        _check_namespace(kube, spec["namespace"], spec["cluster"], check_mode)
+        pending, live = _pending(spec, live, kube)
         live_names = set(o["metadata"]["name"] for o in live)
         probe = [peer_gateway(p, spec["namespace"]) if spec["method"] == "peering"
                  else link_secret(p["name"], spec["namespace"], "") for p in spec["peers"]]
@@ -416,6 +444,9 @@ def reconcile(spec, local, connect_peer, check_mode=False, want_diff=False, hide
         steps = plan(_desired(spec, readers), live)
 
     changed, result["links"], link_diffs = execute(kube, steps, spec["cluster"], want_diff)
+    if spec["state"] == "present":
+        result["links"] += pending
+        changed = changed or any(e["action"] == "create" for e in pending)
     result["changed"] = result["changed"] or changed
     if want_diff:
         result["diff"] = diffs + link_diffs
@@ -426,7 +457,7 @@ def run_module(module):
     """Module entry: validate first (no cluster contact on bad input), then reconcile."""
     from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
 
-    spec = validate(module.params)
+    spec = validate(module.params, module.check_mode)
 
     def hide(value):
         module._module.no_log_values.add(value)  # pylint: disable=protected-access

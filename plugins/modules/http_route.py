@@ -110,6 +110,14 @@ options:
     description: Seconds to wait before failing with the route's conditions.
     type: int
     default: 120
+  missing_parents_in_check_mode:
+    description:
+      - What check mode does when a parent Gateway does not exist. V(warn) suits a dry run of a whole play, where
+        an earlier task (the gateway role) would have created it; V(fail) suits a pre-flight check that must stop
+        the play, as outside check mode.
+    type: str
+    choices: [warn, fail]
+    default: warn
 """
 
 EXAMPLES = r"""
@@ -197,6 +205,7 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
             wait=dict(type="bool", default=False),
             wait_timeout=dict(type="int", default=120),
+            missing_parents_in_check_mode=dict(type="str", choices=["warn", "fail"], default="warn"),
         ),
         required_if=[("state", "present", ("parent_refs", "backends"))],
     )

@@ -111,6 +111,16 @@ def test_reconcile_fails_before_writing_when_a_service_is_missing():
     assert kube.writes == []
 
 
+def test_missing_service_is_a_warning_in_check_mode():
+    kube = FakeKube()
+    warnings = []
+    result = gs.reconcile(kube, params(), True, True, warnings.append)
+    assert result["changed"] and result["services"][0]["changed"]
+    assert result["diff"]["before"]["bookinfo/productpage"] == {}
+    assert result["diff"]["after"]["bookinfo/productpage"]["labels"] == {"solo.io/service-scope": "global"}
+    assert len(warnings) == 1 and "productpage" in warnings[0] and kube.writes == []
+
+
 def test_reconcile_present_then_idempotent_and_diff():
     kube = FakeKube([service()])
     first = gs.reconcile(kube, params(traffic_distribution="Any"), False, True, None)

@@ -140,6 +140,22 @@ def test_missing_parent_fails_before_apply():
     assert kube.writes == []
 
 
+def test_missing_parent_is_a_warning_in_check_mode():
+    kube = FakeKube(gateways=())
+    kube.warnings = []
+    kube.warn = kube.warnings.append
+    result = hr.reconcile(kube, params(), True, True)
+    assert result["changed"] and result["diff"]["after"]["spec"] == SEED_SPEC
+    assert len(kube.warnings) == 1 and "parent Gateway gloo-system/http not found" in kube.warnings[0]
+
+
+def test_missing_parent_can_fail_a_check_mode_preflight():
+    kube = FakeKube(gateways=())
+    with pytest.raises(MeshError) as err:
+        hr.reconcile(kube, params(missing_parents_in_check_mode="fail"), True, False)
+    assert "parent Gateway gloo-system/http not found" in err.value.msg and kube.writes == []
+
+
 def test_reconcile_apply_rerun_and_diff():
     kube = FakeKube()
     first = hr.reconcile(kube, params(), False, True)

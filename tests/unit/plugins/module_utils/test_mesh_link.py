@@ -35,6 +35,7 @@ class FakeKube:
         self.k8s = SimpleNamespace(configuration=SimpleNamespace(host=host))
         self.store = {}
         self.writes = []
+        self.warnings = []
         for ns in namespaces:
             self.store[("Namespace", "", ns)] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
         for obj in objects:
@@ -76,6 +77,8 @@ class FakeKube:
         meta = obj["metadata"]
         before = self.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
         if meta.get("namespace") and self.get("v1", "Namespace", meta["namespace"]) is None:
+            if self.dry_run:  # like client.Kube: check mode of a play whose earlier task makes the namespace
+                return True, None, obj
             raise MeshError("namespace %s not found" % meta["namespace"])
         after = _merge(before or {}, obj)
         if obj["kind"] == "Secret" and obj.get("type") == "kubernetes.io/service-account-token" and self.fill_tokens:
@@ -84,6 +87,9 @@ class FakeKube:
             self.writes.append(("apply", obj["kind"], meta["name"]))
             after = self.put(after)
         return before is None or clean(before) != clean(after), before, after
+
+    def warn(self, msg):
+        self.warnings.append(msg)
 
     def delete(self, api_version, kind, name, namespace=None):
         before = self.get(api_version, kind, name, namespace)
@@ -292,6 +298,41 @@ def test_check_mode_writes_nothing_but_reports():
     assert [d["after"]["metadata"]["name"] for d in result["diff"]] == [
         "istio-remote-peer-network2", "istio-remote-peer-network3"]
     assert all(d["before"] == {} for d in result["diff"])
+
+
+def test_check_mode_on_an_empty_cluster_reports_pending_links():
+    # A dry run of the whole play: no namespace, no east-west address for cluster3 yet.
+    kube = FakeKube(dry_run=True, namespaces=())
+    peers = params()["peers"]
+    peers[2] = {"name": "cluster3", "network": "network3"}
+    spec = mesh_link.validate(params(peers=peers), check_mode=True)
+    result = mesh_link.reconcile(spec, lambda: kube, None, True, True)
+    assert result["changed"] and kube.writes == []
+    assert [(e["peer"], e["action"]) for e in result["links"]] == [("cluster2", "create"), ("cluster3", "create")]
+    assert [d["after"]["metadata"]["name"] for d in result["diff"]] == ["istio-remote-peer-network2"]
+    assert any("namespace istio-gateways" in w for w in kube.warnings)
+    assert any("cluster3 has no east-west address" in w for w in kube.warnings)
+
+
+def test_check_mode_keeps_the_live_link_of_a_pending_peer():
+    kube = FakeKube()
+    run(kube)
+    kube.dry_run = True
+    peers = params()["peers"]
+    peers[2] = {"name": "cluster3", "network": "network3"}
+    spec = mesh_link.validate(params(peers=peers), check_mode=True)
+    result = mesh_link.reconcile(spec, lambda: kube, None, True)
+    assert not result["changed"]
+    assert sorted((e["peer"], e["action"]) for e in result["links"]) == [
+        ("cluster2", "unchanged"), ("cluster3", "unchanged")]
+
+
+def test_generate_still_needs_every_address_in_check_mode():
+    peers = params()["peers"]
+    peers[2] = {"name": "cluster3", "network": "network3"}
+    with pytest.raises(MeshError) as e:
+        mesh_link.validate(params(peers=peers, generate=True), check_mode=True)
+    assert "cluster3 has no east-west address" in e.value.msg
 
 
 def test_absent_removes_all_ours_or_only_listed_peers():
