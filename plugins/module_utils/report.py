@@ -123,6 +123,8 @@ def problems(data):
         out += ["failover drill: " + p for p in data["drill"].get("problems") or []]
     if data.get("mtls"):
         out += ["mTLS: " + p for p in data["mtls"].get("problems") or []]
+    if not verdicts(data):
+        out.append("no check ran: enable at least one of the in-mesh, ingress, failover or mTLS checks")
     return out
 
 

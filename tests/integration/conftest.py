@@ -39,6 +39,17 @@ class PlaybookResult:
         return sum(s["changed"] for s in self.stats.values())
 
     @property
+    def changed_tasks(self):
+        """[(task, host)] for every 'changed:' line, to say which task broke idempotency."""
+        out, task = [], None
+        for line in self.stdout.splitlines():
+            if line.startswith("TASK ["):
+                task = line[len("TASK ["):].split("]", 1)[0]
+            elif line.startswith("changed: ["):
+                out.append((task, line[len("changed: ["):].split("]", 1)[0]))
+        return out
+
+    @property
     def failed(self):
         return sum(s["failed"] + s["unreachable"] for s in self.stats.values())
 

@@ -68,11 +68,25 @@ def _find(obj, key):
 def test_site_verify_rerun_teardown(lab2, inventory, playbook_for):
     run_playbook = playbook_for(str(lab2.kubeconfig))
     kubectl = lab2.kubectl
+    group_vars = yaml.safe_load((inventory / "group_vars" / "mesh.yml").read_text())
+
+    # A dry run on empty clusters says what would change, warns about what earlier steps would create, and
+    # leaves no trace: no namespace, no release, no CA on disk, no report.
+    dry = run_playbook(REPO / "site.yml", inventory, check=True, timeout=1800)
+    assert dry.rc == 0, dry
+    assert dry.changed > 0, dry
+    for c in ("cluster1", "cluster2"):
+        namespaces = kubectl(c, "get", "namespaces", "-o", "name").stdout.split()
+        assert not set(namespaces) & {"namespace/istio-system", "namespace/bookinfo", "namespace/gloo-system"}
+        assert kubectl(c, "get", "secrets", "-A", "-l", "owner=helm", "-o", "name").stdout.split() == []
+    assert not Path(group_vars["trust_root_dir"]).exists()
+    assert not Path(group_vars["verify_reports_dir"]).exists()
+
     site = run_playbook(REPO / "site.yml", inventory, timeout=1800)
     assert site.rc == 0, site
     assert set(site.stats) == {"cluster1", "cluster2"}
 
-    report = _drill(Path(yaml.safe_load((inventory / "group_vars" / "mesh.yml").read_text())["verify_reports_dir"]))
+    report = _drill(Path(group_vars["verify_reports_dir"]))
     drill = _find(report, "drill")
     assert drill, "no drill in the report"
     text = json.dumps(drill)
@@ -88,7 +102,10 @@ def test_site_verify_rerun_teardown(lab2, inventory, playbook_for):
 
     again = run_playbook(REPO / "site.yml", inventory, timeout=1800)
     assert again.rc == 0, again
-    assert again.changed == 0, again
+    assert again.changed == 0, again.changed_tasks
+    converged = run_playbook(REPO / "site.yml", inventory, check=True, timeout=1800)
+    assert converged.rc == 0, converged
+    assert converged.changed == 0, converged.changed_tasks
 
     down = run_playbook(REPO / "playbooks" / "teardown.yml", inventory)
     assert down.rc == 0, down
@@ -104,4 +121,4 @@ def test_site_verify_rerun_teardown(lab2, inventory, playbook_for):
         assert svc == []
     down2 = run_playbook(REPO / "playbooks" / "teardown.yml", inventory)
     assert down2.rc == 0, down2
-    assert down2.changed == 0, down2
+    assert down2.changed == 0, down2.changed_tasks

@@ -138,3 +138,11 @@ def test_registered_results_are_folded_per_cluster():
     assert out["mtls"] is None and "hosts" not in out
     assert [r[:3] for r in report.verdicts(out)] == [("ingress", "cluster1", True),
                                                      ("failover drill", "cluster1, bookinfo/productpage-v1", False)]
+
+
+def test_no_check_is_not_a_pass_and_says_why():
+    facts_only = {"title": "t", "clusters": data()["clusters"]}
+    assert not report.passed(facts_only)
+    assert report.problems(facts_only) == [
+        "no check ran: enable at least one of the in-mesh, ingress, failover or mTLS checks"]
+    assert not any(p.startswith("no check ran") for p in report.problems(data()))
