@@ -61,7 +61,7 @@ def main(argv=None):
             from lab import crds
 
             if args.crds:
-                crds.sources()  # download, if needed, before entering the namespace
+                crds.sources()  # fail on missing CRDs before starting anything
             netns.ensure_named()
             forwarded = ["--dir", str(lab.dir), "up", "--clusters", str(args.clusters), "--nodes", str(args.nodes)]
             forwarded += [f for f, on in (("--crds", args.crds), ("--ingress", args.ingress)) if on]

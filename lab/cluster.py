@@ -338,7 +338,7 @@ class Lab:
     def apply_crds(self, names):
         from lab import crds
 
-        srcs = crds.sources(fetch=False)
+        srcs = crds.sources()
         for name in names:
             for path in srcs["gateway-api"] + srcs["istio"]:
                 self.kubectl(name, "apply", "--server-side", "--force-conflicts", "--field-manager=lab",

@@ -1,11 +1,11 @@
-"""Where the lab's CRDs come from: a local folder (../shared/crds or $AMBIENTMESH_CRDS), else the pinned
-upstream release files, downloaded once into the cache (outside the lab's namespace)."""
+"""Where the lab's CRDs come from: a local folder, ../shared/crds next to the repository or $AMBIENTMESH_CRDS,
+holding gateway-api-<version>/ and istio-<version>/ with the pinned releases' YAML files. The lab never
+downloads them: it runs without internet access."""
 
 import os
-import urllib.request
 from pathlib import Path
 
-from lab import build, pins
+from lab import pins
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -17,27 +17,15 @@ def _local_root():
     return REPO.parent / "shared" / "crds"
 
 
-def sources(fetch=True):
-    """Return {'gateway-api': [paths], 'istio': [paths]}, downloading to the cache when needed and allowed."""
+def sources():
+    """Return {'gateway-api': [paths], 'istio': [paths]} from the local CRD folder, or exit naming the fix."""
     root = _local_root()
-    gw = root / ("gateway-api-" + pins.GATEWAY_API)
-    istio = root / ("istio-" + pins.ISTIO_CRDS)
-    if gw.is_dir() and istio.is_dir():
-        return {"gateway-api": sorted(gw.glob("*.yaml")), "istio": sorted(istio.glob("*.yaml"))}
-    cache = build.cache_root() / "crds"
-    targets = {
-        "gateway-api": (cache / ("gateway-api-%s.yaml" % pins.GATEWAY_API),
-                        pins.GATEWAY_API_URL.format(version=pins.GATEWAY_API)),
-        "istio": (cache / ("istio-%s.yaml" % pins.ISTIO_CRDS), pins.ISTIO_CRDS_URL.format(version=pins.ISTIO_CRDS)),
-    }
-    result = {}
-    for key, (path, url) in targets.items():
-        if not path.exists():
-            if not fetch:
-                raise SystemExit("CRDs for %s not found in %s and not cached; run `python -m lab crds` "
-                                 "outside the lab namespace to fetch %s" % (key, root, url))
-            cache.mkdir(parents=True, exist_ok=True)
-            with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - pinned https URL
-                path.write_bytes(resp.read())
-        result[key] = [path]
+    folders = {"gateway-api": root / ("gateway-api-" + pins.GATEWAY_API), "istio": root / ("istio-" + pins.ISTIO_CRDS)}
+    result = dict((key, sorted(folder.glob("*.yaml"))) for key, folder in folders.items())
+    missing = [str(folders[key]) for key, paths in result.items() if not paths]
+    if missing:
+        raise SystemExit("CRDs not found: %s hold no *.yaml; put the Gateway API %s and Istio %s CRD files there or "
+                         "set AMBIENTMESH_CRDS to a folder with gateway-api-%s/ and istio-%s/"
+                         % (" and ".join(missing), pins.GATEWAY_API, pins.ISTIO_CRDS, pins.GATEWAY_API,
+                            pins.ISTIO_CRDS))
     return result

@@ -7,12 +7,3 @@ KWOK = "v0.8.0"
 PROMETHEUS = "v0.316.0"  # Go module version of github.com/prometheus/prometheus (Prometheus 3.x)
 GATEWAY_API = "v1.4.1"
 ISTIO_CRDS = "1.29.6"
-
-GATEWAY_API_URL = (
-    "https://github.com/kubernetes-sigs/gateway-api/releases/download/"
-    "{version}/standard-install.yaml"
-)
-ISTIO_CRDS_URL = (
-    "https://raw.githubusercontent.com/istio/istio/{version}/"
-    "manifests/charts/base/files/crd-all.gen.yaml"
-)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prepare .venv and the collections path. Works without Galaxy: kubernetes.core then comes out of the
-# official `ansible` package's wheel, which bundles it.
+# Prepare .venv and the collections path. kubernetes.core comes out of the official `ansible` package's
+# wheel, which bundles it: pinned, and from the Python package index alone. AMBIENTMESH_GALAXY=1 installs
+# requirements.yml from Galaxy instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -18,8 +19,10 @@ mkdir -p "$COLL/ambientmesh"
 ln -sfn ../../.. "$COLL/ambientmesh/multicluster"
 
 if [ ! -f "$COLL/kubernetes/core/MANIFEST.json" ]; then
-  if ! timeout 60 "$VENV/bin/ansible-galaxy" collection install -r requirements.yml -p .collections >/dev/null 2>&1; then
-    echo "Galaxy unreachable: taking kubernetes.core from the ansible $ANSIBLE_WHEEL_VERSION wheel"
+  if [ "${AMBIENTMESH_GALAXY:-0}" = 1 ]; then
+    "$VENV/bin/ansible-galaxy" collection install -r requirements.yml -p .collections
+  else
+    echo "kubernetes.core from the ansible $ANSIBLE_WHEEL_VERSION wheel"
     tmp=$(mktemp -d)
     "$VENV/bin/pip" download --quiet --no-deps --disable-pip-version-check -d "$tmp" "ansible==$ANSIBLE_WHEEL_VERSION"
     "$VENV/bin/python" - "$tmp" "$COLL" <<'PY'

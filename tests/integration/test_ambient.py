@@ -35,7 +35,7 @@ ADDRESSES = {"cluster1": {"ip": "198.51.100.101"}, "cluster2": {"hostname": "eas
 
 def gateway_api_crds_path():
     """The lab's Gateway API CRDs: a directory of files, or one standard-install.yaml in the cache."""
-    paths = lab_crds.sources(fetch=False)["gateway-api"]
+    paths = lab_crds.sources()["gateway-api"]
     return str(paths[0] if len(paths) == 1 else paths[0].parent)
 
 
