@@ -23,6 +23,10 @@ ANNOTATION = "ambientmesh.multicluster/drill-original-replicas"
 POLL = 0.25
 
 
+class NotThereYet(MeshError):
+    """The target, Deployment or probing pod does not exist (yet): a failure, or a skip in check mode."""
+
+
 class DrillInterrupted(Exception):
     """Raised in the main thread by SIGTERM/SIGINT/SIGHUP so that `finally` restores the replicas."""
 
@@ -124,7 +128,7 @@ class Workload:
     def read(self):
         self.obj = self.kube.get("apps/v1", "Deployment", self.name, self.namespace)
         if self.obj is None:
-            raise MeshError("deployment: Deployment %s not found in namespace %s of this cluster; check deployment "
+            raise NotThereYet("deployment: Deployment %s not found in namespace %s of this cluster; check deployment "
                             "and namespace (nothing was scaled)" % (self.name, self.namespace))
         labels = ((self.obj["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
         self.services = sorted(s["metadata"]["name"] for s in self.kube.list("v1", "Service", self.namespace)
@@ -333,7 +337,7 @@ class Drill:
             return
         outcome, _cluster = self.preflight()
         if outcome in (probe.TIMEOUT, probe.REFUSED, probe.ERROR):
-            raise MeshError("url: %s is unreachable from the controller (%s); check the address, port and that "
+            raise NotThereYet("url: %s is unreachable from the controller (%s); check the address, port and that "
                             "the ingress is up (nothing was scaled)" % (self.params["url"], outcome.replace("_", " ")))
 
     def _measure(self):
@@ -399,7 +403,7 @@ class Drill:
         base = probe.summarize(samples, self.expected)
         floor = self.params.get("min_success_ratio")
         if not base["successes"] or (floor is not None and base["success_ratio"] < floor):
-            raise MeshError("baseline: the target is unhealthy before anything was disrupted (%s); nothing was "
+            raise NotThereYet("baseline: the target is unhealthy before anything was disrupted (%s); nothing was "
                             "scaled" % probe.describe(base), baseline=base, timeline=samples)
 
     def _figures(self, recorder, end, timings, prober_error):
@@ -429,15 +433,31 @@ def _in_mesh_pod(kube, opts):
     pods = kube.list("v1", "Pod", opts["namespace"], label_selector=opts["label_selector"])
     pod = inmesh.pick_pod(pods)
     if pod is None:
-        raise MeshError("in_mesh.label_selector: no Running and Ready pod matches %r in namespace %s; give the "
+        raise NotThereYet("in_mesh.label_selector: no Running and Ready pod matches %r in namespace %s; give the "
                         "selector of a mesh workload (the guide uses app=ratings in bookinfo)"
                         % (opts["label_selector"], opts["namespace"]))
     return pod
 
 
 def check(kube, params, check_mode=False, warn=None):
-    """failover_check: pick the transport (controller HTTP or in-mesh pod), run the Drill, shape --diff."""
+    """failover_check: pick the transport (controller HTTP or in-mesh pod), run the Drill, shape --diff.
+
+    In check mode a target that is not there yet (a dry run of a whole play on empty clusters) skips the check
+    with a warning; outside check mode it fails.
+    """
     validate(params)
+    try:
+        return _check(kube, params, check_mode, warn)
+    except NotThereYet as e:
+        if not check_mode:
+            raise
+        msg = "check mode: %s; a real run fails here unless an earlier step creates it" % e.msg
+        if warn:
+            warn(msg)
+        return {"changed": False, "skipped": True, "msg": msg}
+
+
+def _check(kube, params, check_mode, warn):
     opts = params.get("in_mesh")
     pod = probe_diff = None
     if opts and not params.get("restore_only"):

@@ -86,6 +86,7 @@ class PeerModule:
         self.requires = module.requires
         self.check_mode = module.check_mode
         self.server_side_dry_run = module.server_side_dry_run
+        self.warn = module.warn
 
 
 def connect_peer(module, peer):

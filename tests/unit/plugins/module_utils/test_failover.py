@@ -303,3 +303,13 @@ def test_ready_endpoint_pods_ignores_not_ready_and_non_pods():
                              {"targetRef": {"kind": "Node", "name": "c"}, "conditions": {"ready": True}},
                              {"conditions": {"ready": True}}]}, {"endpoints": None}]
     assert failover.ready_endpoint_pods(slices) == {"a"}
+
+
+def test_check_mode_skips_a_deployment_that_is_not_there_yet():
+    kube = FakeKube()
+    warnings = []
+    result = failover.check(kube, params(deployment="nope"), True, warnings.append)
+    assert result["skipped"] and not result["changed"] and "Deployment nope not found" in result["msg"]
+    assert warnings == [result["msg"]] and kube.patches == []
+    with pytest.raises(MeshError, match="Deployment nope not found"):
+        failover.check(kube, params(deployment="nope"), False, warnings.append)
