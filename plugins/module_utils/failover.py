@@ -129,7 +129,7 @@ class Workload:
         self.obj = self.kube.get("apps/v1", "Deployment", self.name, self.namespace)
         if self.obj is None:
             raise NotThereYet("deployment: Deployment %s not found in namespace %s of this cluster; check deployment "
-                            "and namespace (nothing was scaled)" % (self.name, self.namespace))
+                              "and namespace (nothing was scaled)" % (self.name, self.namespace))
         labels = ((self.obj["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
         self.services = sorted(s["metadata"]["name"] for s in self.kube.list("v1", "Service", self.namespace)
                                if selects(s, labels))
@@ -338,7 +338,8 @@ class Drill:
         outcome, _cluster = self.preflight()
         if outcome in (probe.TIMEOUT, probe.REFUSED, probe.ERROR):
             raise NotThereYet("url: %s is unreachable from the controller (%s); check the address, port and that "
-                            "the ingress is up (nothing was scaled)" % (self.params["url"], outcome.replace("_", " ")))
+                              "the ingress is up (nothing was scaled)"
+                              % (self.params["url"], outcome.replace("_", " ")))
 
     def _measure(self):
         p = self.params
@@ -404,7 +405,7 @@ class Drill:
         floor = self.params.get("min_success_ratio")
         if not base["successes"] or (floor is not None and base["success_ratio"] < floor):
             raise NotThereYet("baseline: the target is unhealthy before anything was disrupted (%s); nothing was "
-                            "scaled" % probe.describe(base), baseline=base, timeline=samples)
+                              "scaled" % probe.describe(base), baseline=base, timeline=samples)
 
     def _figures(self, recorder, end, timings, prober_error):
         p = self.params
@@ -434,8 +435,8 @@ def _in_mesh_pod(kube, opts):
     pod = inmesh.pick_pod(pods)
     if pod is None:
         raise NotThereYet("in_mesh.label_selector: no Running and Ready pod matches %r in namespace %s; give the "
-                        "selector of a mesh workload (the guide uses app=ratings in bookinfo)"
-                        % (opts["label_selector"], opts["namespace"]))
+                          "selector of a mesh workload (the guide uses app=ratings in bookinfo)"
+                          % (opts["label_selector"], opts["namespace"]))
     return pod
 
 
