@@ -293,10 +293,12 @@ def _refuse_foreign(objects_and_live, cluster):
 
 
 def _check_namespace(kube, namespace, cluster, check_mode):
-    if kube.get("v1", "Namespace", namespace) is None and check_mode:
+    if kube.get("v1", "Namespace", namespace) is not None:
+        return
+    if check_mode:
         kube.warn("check mode: namespace %s does not exist in cluster %s yet; a real run fails unless an earlier "
                   "task (the ambient role) creates it" % (namespace, cluster))
-    elif kube.get("v1", "Namespace", namespace) is None:
+    else:
         raise MeshError("namespace %s does not exist in cluster %s; install the mesh there first (the ambient "
                         "role creates it) or set namespace" % (namespace, cluster))
 

