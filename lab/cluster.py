@@ -90,26 +90,66 @@ class Lab:
     def running(self):
         return [p for p in self.load()["processes"] if self._alive(p)]
 
+    @staticmethod
+    def _stat(pid):
+        """(state, start time) from /proc/<pid>/stat, or None once the PID is gone."""
+        try:
+            fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return fields[0], fields[19]
+
+    @classmethod
+    def _released(cls, pid, started):
+        """True once the process started at `started` holds nothing: reaped, recycled, or a zombie whose
+        threads have all exited. Its cmdline empties earlier, while other threads may still hold its sockets."""
+        try:
+            os.waitpid(pid, os.WNOHANG)  # reap our own children; others are reaped by their parent
+        except ChildProcessError:
+            pass
+        stat = cls._stat(pid)
+        if stat is None or stat[1] != started:
+            return True
+        try:
+            threads = len(os.listdir("/proc/%d/task" % pid))
+        except OSError:
+            return True
+        return stat[0] in ("Z", "X") and threads <= 1
+
+    def _signal_all(self, pending, sig):
+        for pid, started in pending.items():
+            stat = self._stat(pid)
+            if stat and stat[1] == started:
+                try:
+                    os.killpg(pid, sig)
+                except ProcessLookupError:
+                    pass
+
+    def _await_release(self, pending, timeout):
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            pending = {pid: t for pid, t in pending.items() if not self._released(pid, t)}
+            if pending:
+                time.sleep(0.1)
+        return pending
+
     def stop_processes(self, predicate=lambda entry: True, timeout=15):
+        """SIGTERM what `predicate` selects (last started first), SIGKILL what outlives `timeout`, and return
+        only once none of it holds a port or file."""
         state = self.load()
         victims = [p for p in state["processes"] if predicate(p)]
-        for p in reversed(victims):
-            if self._alive(p):
-                try:
-                    os.killpg(p["pid"], signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(self._alive(p) for p in victims):
-            time.sleep(0.2)
-        for p in victims:
-            if self._alive(p):
-                try:
-                    os.killpg(p["pid"], signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        # PID -> start time, so a recycled PID is never signalled or waited for
+        stats = [(p["pid"], self._stat(p["pid"])) for p in reversed(victims) if self._alive(p)]
+        pending = {pid: stat[1] for pid, stat in stats if stat}
+        self._signal_all(pending, signal.SIGTERM)
+        pending = self._await_release(pending, timeout)
+        self._signal_all(pending, signal.SIGKILL)
+        left = self._await_release(pending, 5)
         state["processes"] = [p for p in state["processes"] if p not in victims]
         self.save(state)
+        if left:
+            raise LabError("lab processes %s survived SIGKILL; see `ps -o pid,stat,cmd -p %s`"
+                               % (sorted(left), ",".join(map(str, sorted(left)))))
         return victims
 
     # ---- bring-up ----------------------------------------------------------------------------------------
