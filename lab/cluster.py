@@ -66,6 +66,8 @@ class Lab:
         return self.load()["clusters"]
 
     # ---- processes ---------------------------------------------------------------------------------------
+    # A process is known by PID and start time (from /proc/<pid>/stat, kept by the kernel for the task). Its
+    # command line is no good for that: a read can come back empty or cut short while a Go binary starts up.
     def spawn(self, state, name, argv, cluster=None, env=None):
         """Start a long-running process in its own session; its output goes to logs/<name>.log."""
         logs = self.dir / "logs"
@@ -74,21 +76,11 @@ class Lab:
         proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True, cwd=str(self.dir), env=env)
         log.close()
-        state["processes"].append({"name": name, "pid": proc.pid, "cluster": cluster, "argv0": str(argv[0])})
+        stat = self._stat(proc.pid)
+        state["processes"].append({"name": name, "pid": proc.pid, "cluster": cluster, "argv0": str(argv[0]),
+                                   "started": stat[1] if stat else None})
         self.save(state)
         return proc
-
-    @staticmethod
-    def _alive(entry):
-        try:
-            cmdline = Path("/proc/%d/cmdline" % entry["pid"]).read_bytes()
-        except OSError:
-            return False
-        # A recycled PID runs something else: never signal it.
-        return os.path.basename(entry["argv0"]).encode() in cmdline.split(b"\0")[0]
-
-    def running(self):
-        return [p for p in self.load()["processes"] if self._alive(p)]
 
     @staticmethod
     def _stat(pid):
@@ -100,9 +92,24 @@ class Lab:
         return fields[0], fields[19]
 
     @classmethod
+    def _started(cls, entry):
+        """The start time of the process `entry` records, or None when its PID is gone or runs something else."""
+        stat = cls._stat(entry["pid"])
+        if stat is None:
+            return None
+        if "started" in entry:
+            return stat[1] if stat[1] == entry["started"] else None
+        # a state file from before start times were recorded: fall back to the command line
+        try:
+            argv0 = Path("/proc/%d/cmdline" % entry["pid"]).read_bytes().split(b"\0")[0]
+        except OSError:
+            return None
+        return stat[1] if os.path.basename(entry["argv0"]).encode() in argv0 else None
+
+    @classmethod
     def _released(cls, pid, started):
         """True once the process started at `started` holds nothing: reaped, recycled, or a zombie whose
-        threads have all exited. Its cmdline empties earlier, while other threads may still hold its sockets."""
+        threads have all exited (a Go binary's main thread can exit while other threads still hold its sockets)."""
         try:
             os.waitpid(pid, os.WNOHANG)  # reap our own children; others are reaped by their parent
         except ChildProcessError:
@@ -115,6 +122,14 @@ class Lab:
         except OSError:
             return True
         return stat[0] in ("Z", "X") and threads <= 1
+
+    @classmethod
+    def _alive(cls, entry):
+        started = cls._started(entry)
+        return started is not None and not cls._released(entry["pid"], started)
+
+    def running(self):
+        return [p for p in self.load()["processes"] if self._alive(p)]
 
     def _signal_all(self, pending, sig):
         for pid, started in pending.items():
@@ -139,8 +154,7 @@ class Lab:
         state = self.load()
         victims = [p for p in state["processes"] if predicate(p)]
         # PID -> start time, so a recycled PID is never signalled or waited for
-        stats = [(p["pid"], self._stat(p["pid"])) for p in reversed(victims) if self._alive(p)]
-        pending = {pid: stat[1] for pid, stat in stats if stat}
+        pending = {p["pid"]: self._started(p) for p in reversed(victims) if self._alive(p)}
         self._signal_all(pending, signal.SIGTERM)
         pending = self._await_release(pending, timeout)
         self._signal_all(pending, signal.SIGKILL)
@@ -149,7 +163,7 @@ class Lab:
         self.save(state)
         if left:
             raise LabError("lab processes %s survived SIGKILL; see `ps -o pid,stat,cmd -p %s`"
-                               % (sorted(left), ",".join(map(str, sorted(left)))))
+                           % (sorted(left), ",".join(map(str, sorted(left)))))
         return victims
 
     # ---- bring-up ----------------------------------------------------------------------------------------

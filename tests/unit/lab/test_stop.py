@@ -4,6 +4,7 @@ import socket
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -79,19 +80,39 @@ def test_stop_kills_what_ignores_sigterm(tmp_path):
     assert 1 <= took < 10, "SIGTERM was ignored, so only SIGKILL after the 1 s grace ends it (took %.1f s)" % took
 
 
-def test_a_recycled_pid_is_never_signalled(tmp_path):
-    """An entry whose PID now runs something else (another argv0) is dropped without a signal."""
+@pytest.mark.parametrize("entry", [{"started": "1"}, {"argv0": "/no/such/etcd"}], ids=["start-time", "old-state"])
+def test_a_recycled_pid_is_never_signalled(tmp_path, entry):
+    """An entry whose PID now runs something else (another start time; in a state file from before start times,
+    another argv0) is dropped without a signal."""
     lab = Lab(tmp_path / "lab")
     bystander = _spawn(Lab(tmp_path / "other"), tmp_path, "bystander", IGNORES_TERM.replace("SIG_IGN", "SIG_DFL"))
     try:
         lab.save({"clusters": [], "processes": [
-            {"name": "etcd", "pid": bystander.pid, "cluster": "cluster1", "argv0": "/no/such/etcd"}]})
+            dict({"name": "etcd", "pid": bystander.pid, "cluster": "cluster1", "argv0": sys.executable}, **entry)]})
+        assert lab.running() == []
         lab.stop_processes(timeout=1)
         assert bystander.poll() is None
         assert lab.load()["processes"] == []
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_alive_does_not_depend_on_the_command_line(tmp_path, monkeypatch):
+    """/proc/<pid>/cmdline can read empty or cut short while a Go binary starts; the start time decides."""
+    lab = Lab(tmp_path / "lab")
+    _spawn(lab, tmp_path, "sleeper", IGNORES_TERM.replace("SIG_IGN", "SIG_DFL"))
+    (entry,) = lab.load()["processes"]
+    assert entry["started"] and Lab._alive(entry)
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: b"" if self.name == "cmdline" else real(self))
+    try:
+        assert Lab._alive(entry)
+        assert lab.running() == [entry]
+    finally:
+        monkeypatch.undo()
+        lab.stop_processes(timeout=1)
+    assert not Lab._alive(entry)
 
 
 @pytest.mark.parametrize("stat, started, expected", [(None, "1", True), (("S", "2"), "1", True),
