@@ -154,7 +154,8 @@ class Lab:
         state = self.load()
         victims = [p for p in state["processes"] if predicate(p)]
         # PID -> start time, so a recycled PID is never signalled or waited for
-        pending = {p["pid"]: self._started(p) for p in reversed(victims) if self._alive(p)}
+        started = {p["pid"]: self._started(p) for p in reversed(victims)}
+        pending = {pid: t for pid, t in started.items() if t is not None and not self._released(pid, t)}
         self._signal_all(pending, signal.SIGTERM)
         pending = self._await_release(pending, timeout)
         self._signal_all(pending, signal.SIGKILL)

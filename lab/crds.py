@@ -21,7 +21,7 @@ def sources():
     """Return {'gateway-api': [paths], 'istio': [paths]} from the local CRD folder, or exit naming the fix."""
     root = _local_root()
     folders = {"gateway-api": root / ("gateway-api-" + pins.GATEWAY_API), "istio": root / ("istio-" + pins.ISTIO_CRDS)}
-    result = dict((key, sorted(folder.glob("*.yaml"))) for key, folder in folders.items())
+    result = {key: sorted(folder.glob("*.yaml")) for key, folder in folders.items()}
     missing = [str(folders[key]) for key, paths in result.items() if not paths]
     if missing:
         raise SystemExit("CRDs not found: %s hold no *.yaml; put the Gateway API %s and Istio %s CRD files there or "

@@ -314,5 +314,6 @@ def report(params, check_mode=False):
     paths, changed, before_md = write(params["path"], files, check_mode)
     after_md = files["markdown"][1].decode("utf-8") if "markdown" in files else ""
     return {"changed": changed, "files": paths, "passed": passed(data), "problems": problems(data),
+            "checks_run": len(verdicts(data)),
             "diff": {"before": before_md, "after": after_md,
                      "before_header": paths.get("markdown", ""), "after_header": paths.get("markdown", "")}}

@@ -77,6 +77,12 @@ files:
   returned: always
   type: dict
   sample: {json: reports/verify.json, markdown: reports/verify.md, png: reports/verify.png}
+checks_run:
+  description: How many verdicts the report holds (checks per cluster, the drill, mTLS); 0 when every check was
+    skipped, e.g. in a dry run on clusters that have nothing to check yet.
+  returned: always
+  type: int
+  sample: 4
 passed:
   description: Whether every check in data passed.
   returned: always

@@ -34,9 +34,8 @@ ADDRESSES = {"cluster1": {"ip": "198.51.100.101"}, "cluster2": {"hostname": "eas
 
 
 def gateway_api_crds_path():
-    """The lab's Gateway API CRDs: a directory of files, or one standard-install.yaml in the cache."""
-    paths = lab_crds.sources()["gateway-api"]
-    return str(paths[0] if len(paths) == 1 else paths[0].parent)
+    """The folder of the lab's Gateway API CRD files."""
+    return str(lab_crds.sources()["gateway-api"][0].parent)
 
 
 class FakeIstiod(threading.Thread):
@@ -391,8 +390,7 @@ def chart_repo(tmp_path, helm_binary):
     for chart in COMPONENTS:
         subprocess.run([helm_binary, "package", str(CHARTS / chart), "-d", str(root)], check=True, capture_output=True)
     subprocess.run([helm_binary, "repo", "index", str(root)], check=True, capture_output=True)
-    src = Path(gateway_api_crds_path())
-    files = [src] if src.is_file() else sorted(src.glob("*.yaml"))
+    files = lab_crds.sources()["gateway-api"]
     (root / "standard-install.yaml").write_text("\n---\n".join(f.read_text() for f in files))
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *a: None

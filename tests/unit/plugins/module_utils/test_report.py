@@ -146,3 +146,10 @@ def test_no_check_is_not_a_pass_and_says_why():
     assert report.problems(facts_only) == [
         "no check ran: enable at least one of the in-mesh, ingress, failover or mTLS checks"]
     assert not any(p.startswith("no check ran") for p in report.problems(data()))
+
+
+def test_checks_run_counts_verdicts(tmp_path):
+    params = {"path": str(tmp_path), "name": "v", "formats": ["json"], "data": data()}
+    assert report.report(params, check_mode=True)["checks_run"] == len(report.verdicts(data())) > 0
+    facts_only = dict(params, data={"title": "t", "clusters": data()["clusters"]})
+    assert report.report(facts_only, check_mode=True)["checks_run"] == 0
