@@ -26,9 +26,11 @@ REMOTE_SECRET_LABEL = "istio/multiCluster=true"
 REMOTE_SECRET_CLUSTER = "networking.istio.io/cluster"
 TRUST_DOMAIN_ANNOTATION = "gateway.istio.io/trust-domain"
 GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+# Selectors match the labels Istio's own charts put on the workload objects (not on their pods): the ztunnel
+# DaemonSet carries only app.kubernetes.io/name=ztunnel (app=ztunnel is on its pods), in every release since 1.24.
 COMPONENTS = {
     "istiod": ("apps/v1", "Deployment", "app=istiod"),
-    "ztunnel": ("apps/v1", "DaemonSet", "app=ztunnel"),
+    "ztunnel": ("apps/v1", "DaemonSet", "app.kubernetes.io/name=ztunnel"),
     "cni": ("apps/v1", "DaemonSet", "k8s-app=istio-cni-node"),
 }
 VARIANT_SUFFIX = re.compile(r"-(distroless|debug)$")

@@ -16,7 +16,7 @@ description:
   - Reports the Istio distribution (Solo or upstream) and versions, the readiness of istiod, ztunnel, the
     CNI node agent and the east-west gateway, the east-west address, linked peers (Solo peer Gateways of class
     C(istio-remote) and upstream remote secrets, by name only), global services and ambient namespaces.
-  - Components are found by their standard labels in any namespace (C(app=istiod), C(app=ztunnel),
+  - Components are found by their standard labels in any namespace (C(app=istiod), C(app.kubernetes.io/name=ztunnel),
     C(k8s-app=istio-cni-node)); the east-west gateway by its class (C(istio-east-west) upstream,
     C(istio-eastwest) Solo).
   - Never returns Secret data.

@@ -446,7 +446,8 @@ def mesh_docs(cluster, peer):
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MESH_NS, "labels": {
             "istio.io/dataplane-mode": "ambient"}}},
         workload("Deployment", "istiod-gloo", {"app": "istiod"}, hub + "pilot:1.29.0-solo-distroless"),
-        workload("DaemonSet", "ztunnel", {"app": "ztunnel"}, hub + "ztunnel:1.29.0-solo-distroless"),
+        # the labels Istio's charts put on the DaemonSet itself (app=ztunnel is only on its pods)
+        workload("DaemonSet", "ztunnel", {"app.kubernetes.io/name": "ztunnel"}, hub + "ztunnel:1.29.0-solo-distroless"),
         workload("DaemonSet", "istio-cni-node", {"k8s-app": "istio-cni-node"}, hub + "install-cni:1.29.0-solo"),
         {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
          "metadata": {"name": "istio-eastwest", "namespace": MESH_NS,

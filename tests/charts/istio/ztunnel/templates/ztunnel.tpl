@@ -16,7 +16,7 @@ metadata:
   name: {{ .Values.resourceName }}
   namespace: {{ .Release.Namespace }}
   labels:
-    app: ztunnel
+    app.kubernetes.io/name: ztunnel
     release: {{ .Release.Name }}
 spec:
   selector:
