@@ -27,7 +27,7 @@ REMOTE_SECRET_CLUSTER = "networking.istio.io/cluster"
 TRUST_DOMAIN_ANNOTATION = "gateway.istio.io/trust-domain"
 GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
 # Selectors match the labels Istio's own charts put on the workload objects (not on their pods): the ztunnel
-# DaemonSet carries only app.kubernetes.io/name=ztunnel (app=ztunnel is on its pods), in every release since 1.24.
+# DaemonSet carries only app.kubernetes.io/name=ztunnel (app=ztunnel is on its pods); checked on the 1.30/1.31 charts.
 COMPONENTS = {
     "istiod": ("apps/v1", "Deployment", "app=istiod"),
     "ztunnel": ("apps/v1", "DaemonSet", "app.kubernetes.io/name=ztunnel"),
