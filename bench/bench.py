@@ -2,7 +2,8 @@
 
     .venv/bin/python -m lab sandbox -- .venv/bin/python bench/bench.py [--only NAME ...]
 
-Figures: lab warm start (2 and 3 clusters) and memory per cluster; the per-task floor of an empty module run;
+Figures: lab warm start (2 and 3 clusters) and memory per cluster (without Istio, and with the real istiod after
+site.yml); the per-task floor of an empty module run;
 site.yml cold and its no-op rerun (task count, ratio to tasks x floor); the link step for 2, 4 and 8 clusters
 (forks >= N) and t(8)/t(2); the probe engine's maximum sustained rate through the lab Envoy.
 """
@@ -24,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / ".collections"))
 
-from lab import build, netns  # noqa: E402
+from lab import agent, build, charts, netns  # noqa: E402
 from lab.cluster import Lab  # noqa: E402
 
 PY = sys.executable
@@ -40,6 +41,17 @@ def rss_mib(pid):
     except OSError:
         pass
     return 0.0
+
+
+def rss_per_cluster(lab):
+    """Mean RSS of one cluster's processes: etcd, API server, controllers, kwok and the istiod the agent runs."""
+    per = {}
+    for p in lab.running():
+        if p["cluster"]:
+            per[p["cluster"]] = per.get(p["cluster"], 0.0) + rss_mib(p["pid"])
+    for cluster, pods in agent.read_status(lab.dir).items():
+        per[cluster] = per.get(cluster, 0.0) + sum(rss_mib(p["pid"]) for p in pods if p["pid"])
+    return sum(per.values()) / len(per)
 
 
 def env_for(lab):
@@ -69,8 +81,9 @@ def lab_inventory(path, names, extra_host_vars=None, group_vars=None):
     gv = yaml.safe_load((REPO / "inventory" / "lab" / "group_vars" / "mesh.yml").read_text())
     # The lab inventory's paths are relative to its own folder; this one lives elsewhere.
     gv.update({"trust_root_dir": str(path.parent / "ca"), "verify_reports_dir": str(path.parent / "reports"),
-               "ambient_chart_source": str(REPO / "tests" / "charts" / "istio"),
+               # Istio's real charts; Gloo's stay stand-ins (no real chart can be had here)
                "gateway_chart_source": str(REPO / "tests" / "charts" / "gloo")})
+    gv.update(charts.ambient_vars())
     gv.update(group_vars or {})
     inv = {"mesh": {"hosts": hosts, "vars": gv}, "mesh_ingress": {"hosts": {names[0]: {}}}}
     path.write_text(yaml.safe_dump(inv))
@@ -84,11 +97,7 @@ def bench_lab_start(work, figures):
         lab.up(n, crds=True)
         figures["lab_warm_start_%d_clusters_s" % n] = round(time.monotonic() - start, 1)
         time.sleep(5)
-        per = {}
-        for p in lab.running():
-            per.setdefault(p["cluster"], 0.0)
-            per[p["cluster"]] += rss_mib(p["pid"])
-        figures["lab_rss_per_cluster_mib_%d" % n] = round(sum(per.values()) / len(per), 0)
+        figures["lab_rss_per_cluster_mib_%d" % n] = round(rss_per_cluster(lab), 0)
         lab.down(remove=True)
 
 
@@ -115,6 +124,9 @@ def bench_site(work, figures):
         secs, changed, tasks, _ = playbook(lab, inv, REPO / "site.yml")
         figures["site_cold_s"] = round(secs, 1)
         figures["site_cold_changed"] = changed
+        figures["lab_rss_per_cluster_with_istiod_mib"] = round(rss_per_cluster(lab), 0)
+        figures["istiod_rss_mib"] = round(sum(rss_mib(p["pid"]) for pods in agent.read_status(lab.dir).values()
+                                              for p in pods if p["pid"]) / 2, 0)
         secs, changed, tasks, _ = playbook(lab, inv, REPO / "site.yml", "--skip-tags", "verify")
         figures["site_noop_s"] = round(secs, 1)
         figures["site_noop_changed"] = changed
@@ -157,7 +169,7 @@ def bench_link(work, figures):
         for n in (2, 4, 8):
             lab.up(n, crds=True)
             names = ["cluster%d" % i for i in range(1, n + 1)]
-            ew = dict((c, {"mesh_eastwest_address": "198.51.100.%d" % (10 * i + 1),
+            ew = dict((c, {"mesh_eastwest_address": "192.0.2.%d" % i,
                            "mesh_eastwest_address_type": "IPAddress"}) for i, c in enumerate(names, 1))
             inv = lab_inventory(work / ("link%d.yml" % n), names, ew)
             for c in names:  # the link role expects the namespaces the ambient role makes

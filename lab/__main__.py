@@ -13,13 +13,16 @@ import json
 import os
 import sys
 
-from lab import build, cluster, netns
+from lab import build, charts, cluster, netns
 
 
 def _env_for(lab):
     env = dict(os.environ)
     env["KUBECONFIG"] = str(lab.kubeconfig)
     env["AMBIENTMESH_LAB_DIR"] = str(lab.dir)
+    # the lab inventory installs Istio's real charts from here (lab.charts)
+    for key, value in charts.ambient_vars().items():
+        env["AMBIENTMESH_" + key.upper()] = value
     # helm, etcd... from the cache and kubectl/envoy from the venv, ahead of anything else on PATH
     env["PATH"] = os.pathsep.join([str(build.bin_dir()), os.path.dirname(sys.executable), env.get("PATH", "")])
     return env

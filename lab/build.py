@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from lab import pins
 
 KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -32,13 +34,18 @@ def bin_dir():
     return cache_root() / "bin" / key
 
 
+def istiod_dir():
+    """istiod has its own cache key: a new Istio pin must not rebuild Kubernetes, nor the reverse."""
+    return cache_root() / "bin" / ("istiod-" + pins.ISTIO_MODULE)
+
+
 def _search_dirs():
     """AMBIENTMESH_BIN, then KUBEBUILDER_ASSETS (envtest convention), then our cache."""
     dirs = []
     for var in ("AMBIENTMESH_BIN", "KUBEBUILDER_ASSETS"):
         if os.environ.get(var):
             dirs.append(Path(os.environ[var]))
-    dirs.append(bin_dir())
+    dirs += [bin_dir(), istiod_dir()]
     return dirs
 
 
@@ -150,12 +157,24 @@ def kwok_stages_dir():
     return Path(json.loads(info.stdout)["Dir"]) / "kustomize" / "stage"
 
 
+def build_istiod(out):
+    _build_module(out, "istio.io/istio", pins.ISTIO_MODULE, "istio.io/istio/pilot/cmd/pilot-discovery",
+                  "pilot-discovery")
+
+
 TARGETS = {
     "etcd": (lambda: pins.ETCD, build_etcd),
     "kube-apiserver": (lambda: pins.KUBERNETES, build_kubernetes),
     "helm": (lambda: pins.HELM, build_helm),
     "kwok": (lambda: pins.KWOK, build_kwok),
+    "pilot-discovery": (lambda: pins.ISTIO_MODULE, build_istiod),
 }
+# kwok and a pilot-discovery built from a Go pseudo-version print no usable version; their cache folder pins them.
+UNVERSIONED = ("kwok", "pilot-discovery")
+
+
+STAGES = "kwok-stages-v2.yaml"  # v2: pod-ready skips AGENT_RUN_APPS; a new name so old caches get rewritten
+AGENT_RUN_APPS = ("istiod",)
 
 
 def write_stages(out):
@@ -163,8 +182,13 @@ def write_stages(out):
     src = kwok_stages_dir()
     parts = ["node/fast/node-initialize.yaml", "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
              "pod/fast/pod-ready.yaml", "pod/fast/pod-complete.yaml", "pod/fast/pod-delete.yaml"]
-    text = "\n---\n".join((src / p).read_text().strip() for p in parts) + "\n"
-    (out / "kwok-stages.yaml").write_text(text)
+    docs = [yaml.safe_load((src / p).read_text()) for p in parts]
+    for doc in docs:
+        if doc["metadata"]["name"] == "pod-ready":
+            # the lab agent runs these pods' real binaries and reports their readiness itself (lab.agent)
+            doc["spec"]["selector"]["matchExpressions"].append(
+                {"key": ".metadata.labels.app", "operator": "NotIn", "values": list(AGENT_RUN_APPS)})
+    (out / STAGES).write_text(yaml.safe_dump_all(docs))
 
 
 def missing():
@@ -172,7 +196,7 @@ def missing():
     todo = []
     for name, (version, _) in TARGETS.items():
         path = find(name)
-        if path is None or (name != "kwok" and not _version_ok(path, version())):
+        if path is None or (name not in UNVERSIONED and not _version_ok(path, version())):
             todo.append(name)
     if "kube-apiserver" not in todo:
         todo += [b for b in KUBE_BINARIES[1:] if find(b) is None and "kube-apiserver" not in todo]
@@ -181,16 +205,17 @@ def missing():
 
 def build(force=False):
     out = bin_dir()
-    out.mkdir(parents=True, exist_ok=True)
+    for d in (out, istiod_dir()):
+        d.mkdir(parents=True, exist_ok=True)
     todo = list(TARGETS) if force else missing()
     if any(b in todo for b in KUBE_BINARIES):
         todo = [t for t in todo if t not in KUBE_BINARIES] + ["kube-apiserver"]
     timings = {}
     for name in dict.fromkeys(todo):
         start = time.monotonic()
-        TARGETS[name][1](out)
+        TARGETS[name][1](istiod_dir() if name == "pilot-discovery" else out)
         timings[name] = round(time.monotonic() - start, 1)
-    if not (out / "kwok-stages.yaml").exists():
+    if not (out / STAGES).exists():
         write_stages(out)
     for name, secs in timings.items():
         print("built %s in %ss" % (name, secs))

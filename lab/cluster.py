@@ -218,16 +218,35 @@ class Lab:
             self._wait_ready(spec, timeout)
         if crds:
             self.apply_crds([c["name"] for c in state["clusters"]])
+        if new or "lab-agent" not in {p["name"] for p in self.running()}:
+            self.start_agent()
         return state["clusters"]
+
+    def start_agent(self):
+        """(Re)start the lab agent (load balancers, real istiod pods) so that it sees every cluster."""
+        self.stop_processes(lambda p: p["name"] == "lab-agent")
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        self.spawn(self.load(), "lab-agent", [sys.executable, "-m", "lab.agent", "--dir", self.dir], env=env)
+
+    def istiod(self, cluster, timeout=0):
+        """The Ready istiod pod the lab agent runs for `cluster`: {'pod', 'address', ...}; waits up to timeout."""
+        from lab import agent
+
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = [p for p in agent.read_status(self.dir).get(cluster, []) if p["ready"]]
+            if ready or time.monotonic() >= deadline:
+                return ready[-1] if ready else None
+            time.sleep(0.3)
 
     def _binaries(self):
         names = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
         found = {n: build.find(n) for n in names}
         missing = [n for n, p in found.items() if p is None]
-        stages = build.bin_dir() / "kwok-stages.yaml"
+        stages = build.bin_dir() / build.STAGES
         if missing or not stages.exists():
             raise LabError("lab binaries missing (%s); run `python -m lab build` first"
-                           % ", ".join(missing or ["kwok-stages.yaml"]))
+                           % ", ".join(missing or [build.STAGES]))
         found["kwok-stages"] = stages
         return found
 
@@ -369,12 +388,17 @@ class Lab:
                 "apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": "%s-node-%d" % (spec["name"], n),
                              "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                             # the labels a real kubelet and cloud provider set: the charts' DaemonSets
+                             # select kubernetes.io/os=linux
                              "labels": {"kubernetes.io/role": "agent", "type": "kwok",
+                                        "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                                        "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",
                                         "kubernetes.io/hostname": "%s-node-%d" % (spec["name"], n),
                                         "topology.kubernetes.io/region": spec["name"],
                                         "topology.kubernetes.io/zone": spec["name"] + "-a"}},
                 "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-                           "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
+                           "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                           "nodeInfo": {"operatingSystem": "linux", "architecture": "amd64"}},
             })
         self.kubectl(spec["name"], "apply", "-f", "-", input=yaml.safe_dump_all(docs))
 

@@ -1,28 +1,27 @@
-"""The lab controller: what istiod and Gloo Gateway do for the guide, done over the lab's real API servers,
-with a real Envoy as the ingress data plane.
+"""The lab controller: what no real component here can do for the guide, done over the lab's real API servers,
+with a real Envoy as the ingress data plane. The real istiod (run by lab.agent) does istiod's share for the
+upstream distribution; this keeps only
 
-Per cluster, every tick it
-- gives east-west Gateways (classes istio-eastwest / istio-east-west) their Service with a LoadBalancer
-  address, and marks the Gateway Programmed (istiod's job);
-- publishes global services (Solo `solo.io/service-scope=global`) as `autogen.<ns>.<svc>` ServiceEntries for
-  `<svc>.<ns>.mesh.internal` in istio-system, built from the local cluster and the peers this cluster is
-  linked to (an `istio-remote` Gateway for the peer's network, or an upstream remote secret for the peer);
-- accepts Gloo Gateways and sets HTTPRoute status (ResolvedRefs false when a Hostname backend is unknown);
-- programs Envoy through file-based xDS (atomic rename): the first Gloo `http` Gateway becomes a listener on
-  127.0.0.1:8080, each Hostname backend an EDS cluster with one locality per cluster, the ingress's own
-  cluster at priority 0 and peers at priority 1, present only while that cluster has Ready endpoints.
-Small HTTP servers stand in for each cluster's copy of each global service and say which cluster answered.
+- Solo-only behaviour: `istio-eastwest` Gateways get their LoadBalancer Service (lab.agent gives it an address)
+  and are Programmed once it has one; global services (`solo.io/service-scope=global`) are published as
+  `autogen.<ns>.<svc>` ServiceEntries for `<svc>.<ns>.mesh.internal` in istio-system, from the local cluster
+  and the peers this cluster is linked to (an `istio-remote` Gateway for the peer's network, or an upstream
+  remote secret for the peer);
+- Gloo Gateway / kgateway's controller: Gloo Gateways are accepted and HTTPRoutes get their status
+  (ResolvedRefs false when a Hostname backend is unknown), and Envoy is programmed through file-based xDS
+  (atomic rename): the first Gloo `http` Gateway becomes a listener on 127.0.0.1:8080, each Hostname backend an
+  EDS cluster with one locality per cluster, the ingress's own cluster at priority 0 and peers at priority 1,
+  present only while that cluster has Ready endpoints;
+- the per-cluster productpage backends: small HTTP servers stand in for each cluster's copy of each global
+  service (kwok runs no containers) and say which cluster answered.
 It proves the automation, not Istio's data plane.
 """
 
 import argparse
-import http.client
 import json
 import os
 import signal
-import ssl
 import sys
-import urllib.parse
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,66 +29,16 @@ from pathlib import Path
 
 import yaml
 
+from lab.api import Api
+
 FIELD_MANAGER = "lab-controller"
-EW_CLASSES = {"istio-eastwest", "istio-east-west"}
+EW_CLASS = "istio-eastwest"  # Solo's peering class; upstream's istio-east-west is the real istiod's
 INGRESS_CLASSES = {"gloo-gateway", "kgateway", "gloo-gateway-v2"}
 GLOBAL_LABEL = "solo.io/service-scope"
 UPSTREAM_GLOBAL_LABEL = "istio.io/global"
 CLUSTER_HEADER = "x-ambientmesh-cluster"
 GW = "/apis/gateway.networking.k8s.io/v1"
 ISTIO = "/apis/networking.istio.io/v1"
-
-
-class Api:
-    """Minimal JSON REST client for one lab cluster: one kept-alive TLS connection with the lab admin cert."""
-
-    def __init__(self, spec):
-        pki = Path(spec["dir"]) / "pki"
-        self.ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
-        self.ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
-        self.port = spec["ports"]["apiserver"]
-        self.conn = None
-
-    def _call(self, method, path, body=None, content_type=None, query=None):
-        if query:
-            path += "?" + urllib.parse.urlencode(query)
-        headers = {"Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = content_type or "application/json"
-        for attempt in (1, 2):
-            if self.conn is None:
-                self.conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=10)
-            try:
-                self.conn.request(method, path, body=data, headers=headers)
-                resp = self.conn.getresponse()
-                payload = resp.read()
-                break
-            except (OSError, http.client.HTTPException):
-                self.conn.close()
-                self.conn = None
-                if attempt == 2:
-                    raise
-        if resp.status == 404:
-            return None
-        if resp.status >= 400:
-            raise RuntimeError("%s %s: %s %s" % (method, path, resp.status, payload[:300]))
-        return json.loads(payload) if payload else None
-
-    def get(self, path):
-        return self._call("GET", path)
-
-    def items(self, path, selector=None):
-        data = self._call("GET", path, query={"labelSelector": selector} if selector else None)
-        return (data or {}).get("items") or []
-
-    def apply(self, path, obj):
-        return self._call("PATCH", path, body=obj, content_type="application/apply-patch+yaml",
-                          query={"fieldManager": FIELD_MANAGER, "force": "true"})
-
-    def delete(self, path):
-        self._call("DELETE", path)
 
 
 class Backends:
@@ -185,12 +134,13 @@ class Controller:
 
     # ---- istiod's share ----------------------------------------------------------------------------------
     def reconcile_eastwest(self, c):
+        """Solo's istio-eastwest Gateways get their LoadBalancer Service (the lab agent gives it an address) and
+        are Programmed once it has one. Upstream's istio-east-west class is left to the real istiod."""
         api = self.apis[c]
         for gw in api.items(GW + "/gateways"):
-            if gw["spec"].get("gatewayClassName") not in EW_CLASSES:
+            if gw["spec"].get("gatewayClassName") != EW_CLASS:
                 continue
             ns, name = gw["metadata"]["namespace"], gw["metadata"]["name"]
-            address = "198.51.100.%d" % (10 * self.index[c] + 1)
             labels = dict((k, v) for k, v in (gw["metadata"].get("labels") or {}).items()
                           if k.startswith(("istio.io/", "topology.istio.io/")))
             svc = {"apiVersion": "v1", "kind": "Service",
@@ -200,11 +150,12 @@ class Controller:
                             "ports": [{"name": "l-%d" % ln["port"], "port": ln["port"], "protocol": "TCP"}
                                       for ln in gw["spec"].get("listeners", [])]}}
             path = "/api/v1/namespaces/%s/services/%s" % (ns, name)
-            api.apply(path, svc)
-            api.apply(path + "/status", {"apiVersion": "v1", "kind": "Service",
-                                         "metadata": {"name": name, "namespace": ns},
-                                         "status": {"loadBalancer": {"ingress": [{"ip": address}]}}})
-            self.set_gateway_status(c, gw, address, "istio.io/eastwest-controller")
+            if self.written.get((c, path)) != svc:
+                api.apply(path, svc, FIELD_MANAGER)
+                self.written[(c, path)] = svc
+            ingress = ((api.get(path) or {}).get("status") or {}).get("loadBalancer", {}).get("ingress") or []
+            if ingress:
+                self.set_gateway_status(c, gw, ingress[0].get("ip") or ingress[0]["hostname"], "solo.io/eastwest")
 
     def set_gateway_status(self, c, gw, address, controller):
         ns, name = gw["metadata"]["namespace"], gw["metadata"]["name"]
@@ -217,7 +168,7 @@ class Controller:
             return
         self.apis[c].apply("%s/namespaces/%s/gateways/%s/status" % (GW, ns, name),
                            {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-                            "metadata": {"name": name, "namespace": ns}, "status": status})
+                            "metadata": {"name": name, "namespace": ns}, "status": status}, FIELD_MANAGER)
 
     def reconcile_service_entries(self, c, known):
         """ServiceEntries for every Solo global host known here (local or from linked peers); prune the rest."""
@@ -241,7 +192,7 @@ class Controller:
                                                                "app.kubernetes.io/managed-by=" + FIELD_MANAGER)}
         for se_name, obj in wanted.items():
             if self.written.get((c, se_name)) != obj:
-                api.apply("%s/namespaces/istio-system/serviceentries/%s" % (ISTIO, se_name), obj)
+                api.apply("%s/namespaces/istio-system/serviceentries/%s" % (ISTIO, se_name), obj, FIELD_MANAGER)
                 self.written[(c, se_name)] = obj
         for se_name in existing - set(wanted):
             api.delete("%s/namespaces/istio-system/serviceentries/%s" % (ISTIO, se_name))
@@ -279,7 +230,7 @@ class Controller:
             if parents and (route.get("status") or {}).get("parents") != parents:
                 api.apply("%s/namespaces/%s/httproutes/%s/status" % (GW, ns, name),
                           {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-                           "metadata": {"name": name, "namespace": ns}, "status": {"parents": parents}})
+                           "metadata": {"name": name, "namespace": ns}, "status": {"parents": parents}}, FIELD_MANAGER)
         return attached
 
     # ---- Envoy -------------------------------------------------------------------------------------------

@@ -26,12 +26,21 @@ COMPONENT = "mesh-link-reader"
 TOKEN_TIMEOUT = 60
 READ = ["get", "list", "watch"]
 # What istiod reads from a remote cluster for multi-network ambient; read verbs only (no Secrets).
+# What istiod reads from a peer: the rules of Istio's own istio-reader ClusterRole (istiod chart,
+# reader-clusterrole.yaml), read-only. istiod lists secrets and configmaps cluster-wide and CRDs before it
+# reports a peer synced; without them /debug/clusterz shows the peer "timeout" after 30s.
 READER_RULES = [
-    {"apiGroups": [""], "resources": ["pods", "services", "endpoints", "namespaces", "nodes"], "verbs": READ},
-    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
+    {"apiGroups": ["config.istio.io", "security.istio.io", "networking.istio.io", "authentication.istio.io",
+                   "rbac.istio.io", "telemetry.istio.io", "extensions.istio.io"], "resources": ["*"], "verbs": READ},
+    {"apiGroups": [""], "resources": ["endpoints", "pods", "services", "nodes", "replicationcontrollers", "namespaces",
+                                      "secrets", "configmaps"], "verbs": READ},
+    {"apiGroups": ["gateway.networking.k8s.io", "gateway.networking.x-k8s.io"], "resources": ["*"], "verbs": READ},
     {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": READ},
-    {"apiGroups": ["gateway.networking.k8s.io", "networking.istio.io", "security.istio.io",
-                   "telemetry.istio.io", "extensions.istio.io"], "resources": ["*"], "verbs": READ},
+    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
+    {"apiGroups": ["multicluster.x-k8s.io"], "resources": ["serviceexports", "serviceimports"], "verbs": READ},
+    {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": READ},
+    {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+    {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
 ]
 # Auth options a peer connection inherits from the module; credentials and CA belong to one cluster only.
 SHARED_AUTH = ("validate_certs", "proxy", "no_proxy", "proxy_headers")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab import charts as lab_charts
 from lab import cluster as lab_cluster
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,8 +35,9 @@ def inventory(lab2, tmp_path_factory):
     gv = yaml.safe_load((inv / "group_vars" / "mesh.yml").read_text())
     gv.update({"kubeconfig_path": str(lab2.kubeconfig), "trust_root_dir": str(work / "ca"),
                "verify_reports_dir": str(work / "reports"),
-               "ambient_chart_source": str(REPO / "tests" / "charts" / "istio"),
+               # Istio's real charts; Gloo's stay stand-ins (no real chart can be had here)
                "gateway_chart_source": str(REPO / "tests" / "charts" / "gloo")})
+    gv.update(lab_charts.ambient_vars())
     (inv / "group_vars" / "mesh.yml").write_text(yaml.safe_dump(gv))
     return inv
 
