@@ -207,10 +207,9 @@ class Agent:
         return env
 
     def _pod_ip(self, pod):
-        # An address from the cluster's pod CIDR for the API (an EndpointSlice refuses loopback addresses); the
-        # process itself listens on pod.address.
-        net = ipaddress.ip_network(self.specs[pod.cluster]["pod_cidr"])
-        return str(net.network_address + net.num_addresses - 256 + int(pod.address.rsplit(".", 1)[1]))
+        # The API gets an address from the shared address space (RFC 6598), outside kwok's pod CIDR, since an
+        # EndpointSlice refuses loopback addresses; the process itself listens on pod.address.
+        return "100.64.%d.%s" % (self.specs[pod.cluster]["index"], pod.address.rsplit(".", 1)[1])
 
     def _kubeconfig_path(self, pod):
         return pod.root / "var" / "run" / "secrets" / "kubernetes.io" / "serviceaccount" / "kubeconfig"

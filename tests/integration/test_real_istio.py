@@ -119,9 +119,8 @@ def test_every_istiod_syncs_every_peer(mesh, lab):
 def restart_istiod(lab, kubectl, cluster):
     before = (lab.istiod(cluster) or {}).get("pod")
     kubectl(cluster, "rollout", "restart", "deployment/istiod", "-n", "istio-system")
-    kubectl(cluster, "rollout", "status", "deployment/istiod", "-n", "istio-system", "--timeout=120s")
     wait_for("a new Ready istiod in %s" % cluster,
-             lambda: (lambda p: p if p and p["pod"] != before else None)(lab.istiod(cluster)), timeout=60)
+             lambda: (lambda p: p if p and p["pod"] != before else None)(lab.istiod(cluster)), timeout=120)
 
 
 @pytest.mark.parametrize("resource", ["secrets", "configmaps", "customresourcedefinitions"])
@@ -149,3 +148,62 @@ def test_a_reader_lacking_what_istiod_needs_shows_not_synced(resource, mesh, lab
     restart_istiod(lab, kubectl, "cluster1")
     wait_for("cluster1's istiod syncs cluster2 again",
              lambda: clusterz(lab, "cluster1").get("cluster2") == "synced", timeout=60)
+
+
+def shard_endpoints(lab, cluster, host, peer):
+    """Addresses of `peer`'s endpoints of `host` in `cluster`'s istiod registry (/debug/endpointShardz)."""
+    shards = debug(lab, cluster, "/debug/endpointShardz").get(host, {})
+    return sorted(a for ns in shards.values() for ep in (ns.get("Shards") or {}).get("Kubernetes/" + peer) or []
+                  for a in ep["Addresses"])
+
+
+def test_a_global_service_of_cluster2_is_in_cluster1s_registry_until_it_scales_to_zero(mesh, lab, kubectl):
+    ns, host = "real-istio-global", "web.real-istio-global.svc.cluster.local"
+    kubectl("cluster2", "create", "namespace", ns, check=False)
+    try:
+        kubectl("cluster2", "-n", ns, "create", "deployment", "web", "--image=example.invalid/web", "--replicas=2")
+        kubectl("cluster2", "-n", ns, "expose", "deployment", "web", "--port=80")
+        kubectl("cluster2", "-n", ns, "label", "service", "web", "istio.io/global=true")
+        kubectl("cluster2", "-n", ns, "rollout", "status", "deployment/web", "--timeout=60s")
+        pods = json.loads(kubectl("cluster2", "-n", ns, "get", "pods", "-l", "app=web", "-o", "json").stdout)["items"]
+        ips = sorted(p["status"]["podIP"] for p in pods)
+        got = wait_for("cluster2's web endpoints in cluster1's istiod",
+                       lambda: (lambda e: e if e == ips else None)(shard_endpoints(lab, "cluster1", host, "cluster2")))
+        assert len(got) == 2
+        kubectl("cluster2", "-n", ns, "scale", "deployment", "web", "--replicas=0")
+        wait_for("cluster2's web endpoints gone from cluster1's istiod",
+                 lambda: shard_endpoints(lab, "cluster1", host, "cluster2") == [])
+    finally:
+        kubectl("cluster2", "delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_mesh_info_finds_the_real_charts_components_ready(mesh, lab, run_playbook, tmp_path):
+    res = run_playbook(REPO / "tests" / "integration" / "playbooks" / "verify" / "mesh_info.yml", mesh["inventory"],
+                       extra_vars={"out_dir": str(tmp_path)})
+    assert res.rc == 0, res
+    for c in CLUSTERS:
+        facts = json.loads((tmp_path / (c + ".json")).read_text())["mesh"]
+        assert facts["not_ready"] == [] and facts["ready"] is True, (c, facts)
+        for component in ("istiod", "ztunnel", "cni"):
+            got = facts["components"][component]
+            assert got and got["ready"] is True, (c, component, got)
+
+
+def test_a_cacerts_key_that_does_not_match_is_caught_then_reissued(mesh, lab, kubectl, run_playbook):
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    kubectl("cluster3", "patch", "secret", "cacerts", "-n", "istio-system", "--type=merge",
+            "-p", json.dumps({"data": {"ca-key.pem": base64.b64encode(other).decode()}}))
+    res = run_playbook(PLAYBOOKS / "trust.yml", mesh["inventory"], {"trust_on_invalid": "fail"}, limit="cluster3")
+    assert res.rc != 0 and "ca-key.pem does not match ca-cert.pem" in res.stdout, res
+    assert other.decode() not in res.stdout + res.stderr
+    res = run_playbook(PLAYBOOKS / "trust.yml", mesh["inventory"], limit="cluster3")
+    assert res.rc == 0 and res.changed >= 1, res
+    # the reissued intermediate is in use: istiod restarted with it and publishes the shared root
+    wait_for("a Ready istiod in cluster3", lambda: lab.istiod("cluster3"), timeout=90)
+    assert published_root(kubectl, "cluster3").strip() == secret_root(kubectl, "cluster1").strip()

@@ -84,9 +84,9 @@ def test_argv_binds_every_port_to_the_pod_address(tmp_path):
             "--httpsAddr=127.10.1.1:15017", "--ctrlz_address=127.10.1.1"} <= set(argv)
 
 
-def test_pod_ip_is_in_the_pod_cidr_not_loopback(tmp_path):
+def test_pod_ip_is_outside_kwoks_pod_cidr_and_not_loopback(tmp_path):
     a = _agent(tmp_path, FakeApi())
-    assert a._pod_ip(_pod(tmp_path)) == "10.200.255.1"
+    assert a._pod_ip(_pod(tmp_path)) == "100.64.1.1"
 
 
 def test_load_balancers_get_distinct_addresses_across_clusters(tmp_path):
