@@ -199,9 +199,14 @@ def test_link_secret_and_kubeconfig():
 def test_reader_is_read_only():
     objs = remote_secret.reader_objects("istio-system", "reader")
     assert [o["kind"] for o in objs] == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Secret"]
-    verbs = set(v for rule in objs[1]["rules"] for v in rule["verbs"])
-    assert verbs == {"get", "list", "watch"}
-    assert not any("secrets" in rule["resources"] for rule in objs[1]["rules"])
+    rules = objs[1]["rules"]
+    # read-only, but for the reviews istiod makes for the peer's workloads (as Istio's own istio-reader)
+    writes = {(r["apiGroups"][0], r["resources"][0]) for r in rules if set(r["verbs"]) != {"get", "list", "watch"}}
+    assert writes == {("authentication.k8s.io", "tokenreviews"), ("authorization.k8s.io", "subjectaccessreviews")}
+    assert all(r["verbs"] == ["create"] for r in rules if set(r["verbs"]) != {"get", "list", "watch"})
+    # what a real istiod lists before it reports the peer synced (a gap shows as "timeout" in /debug/clusterz)
+    readable = {(g, res) for r in rules if "list" in r["verbs"] for g in r["apiGroups"] for res in r["resources"]}
+    assert {("", "secrets"), ("", "configmaps"), ("apiextensions.k8s.io", "customresourcedefinitions")} <= readable
     assert objs[3]["type"] == "kubernetes.io/service-account-token"
     assert objs[3]["metadata"]["annotations"] == {"kubernetes.io/service-account.name": "reader"}
 
