@@ -8,7 +8,6 @@ the lab controller's Solo share (`SoloEastwest`) stands in.
 
 import functools
 import http.server
-import ipaddress
 import json
 import re
 import shutil
@@ -19,7 +18,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lab import agent as lab_agent
 from lab import build as lab_build
@@ -44,6 +42,7 @@ NAD_CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefin
                               "kind": "NetworkAttachmentDefinition", "shortNames": ["net-attach-def"]},
                     "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
                         "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
 
 def gateway_api_crds_path():
     """The folder of the lab's Gateway API CRD files."""
@@ -208,7 +207,8 @@ def assert_installed(cluster, distribution, platform, values, get, releases, mes
     assert env["CLUSTER_ID"] == cluster and env["PILOT_ENABLE_AMBIENT"] == "true"
     assert env["CA_TRUSTED_NODE_ACCOUNTS"] == node_ns + "/ztunnel"
     image = deploy["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image.endswith("/pilot:%s" % (pins.ISTIO + "-solo-distroless" if distribution == "solo" else pins.ISTIO))
+    # Solo's tag carries -solo; both charts default to the distroless variant
+    assert image.endswith("/pilot:%s%s-distroless" % (pins.ISTIO, "-solo" if distribution == "solo" else ""))
     for name in ("istio-cni-node", "ztunnel"):
         ds = get(cluster, "apps/v1", "DaemonSet", name, node_ns)
         assert ds is not None, "%s missing in %s" % (name, node_ns)
@@ -271,8 +271,8 @@ def test_install_rerun_check_diff_teardown(matrix, make_inventory, run_playbook,
         group_vars={"mesh_id": "mesh-test", "mesh_solo_license": LICENSE})
     site = PLAYS / "site.yml"
     cleanup()
-    for cluster, (_, platform) in matrix.items():
-        if platform == "openshift":
+    for cluster, pair in matrix.items():
+        if pair[1] == "openshift":
             kubectl(cluster, "apply", "-f", "-", input=json.dumps(NAD_CRD))
     try:
         with SoloEastwest(lab):
@@ -289,16 +289,16 @@ def test_install_rerun_check_diff_teardown(matrix, make_inventory, run_playbook,
             for cluster, (distribution, platform) in matrix.items():
                 assert_installed(cluster, distribution, platform, values, get, releases)
             facts = eastwest_facts(first.stdout)
-            assert set(facts) == set(matrix) and {t for _, t in facts.values()} == {"IPAddress"}, facts
-            addresses = [a for a, _ in facts.values()]
+            assert set(facts) == set(matrix) and {f[1] for f in facts.values()} == {"IPAddress"}, facts
+            addresses = [f[0] for f in facts.values()]
             assert len(set(addresses)) == len(matrix) and set(addresses) <= LB_POOL, facts
             # upstream: the real istiod made the gateway's Deployment and Service and marked the Gateway Programmed
-            for cluster, (distribution, _) in matrix.items():
-                namespace, name = EASTWEST[distribution]
+            for cluster, pair in matrix.items():
+                namespace, name = EASTWEST[pair[0]]
                 gateway = get(cluster, "gateway.networking.k8s.io/v1", "Gateway", name, namespace)
                 conditions = {c["type"]: c["status"] for c in gateway["status"]["conditions"]}
                 assert conditions["Programmed"] == "True", gateway["status"]
-                if distribution == "upstream":
+                if pair[0] == "upstream":
                     owner = get(cluster, "apps/v1", "Deployment", name, namespace)["metadata"]["ownerReferences"][0]
                     assert (owner["kind"], owner["name"]) == ("Gateway", name)
             # Each step announces what it waits for.

@@ -433,7 +433,10 @@ def test_role_refuses_a_bad_threshold_before_anything(app, kube, make_inventory,
 
 def mesh_docs(cluster, peer):
     def workload(kind, name, label, image):
-        spec = {"selector": {"matchLabels": label}, "template": {"metadata": {"labels": label}, "spec": {
+        # the object carries the component's labels (what mesh_info selects); its pods do not, so kwok runs these
+        # stand-ins instead of the lab agent taking the istiod one for a real istiod
+        pods = {"lab-stand-in": name}
+        spec = {"selector": {"matchLabels": pods}, "template": {"metadata": {"labels": pods}, "spec": {
             "containers": [{"name": name, "image": image}]}}}
         if kind == "Deployment":
             spec["replicas"] = 1

@@ -106,8 +106,8 @@ def test_load_balancers_get_distinct_addresses_across_clusters(tmp_path):
                      svc("other", lb_class="example.com/lb")],
         "cluster2": [svc("new2")]})
     got = [(p, patch["status"]["loadBalancer"]["ingress"][0]["ip"]) for p, patch in api1.merged + api2.merged]
-    assert [p for p, _ in got] == ["/api/v1/namespaces/ns/services/new1/status", "/api/v1/namespaces/ns/services/new2/status"]
-    ips = [ip for _, ip in got]
+    assert [g[0] for g in got] == ["/api/v1/namespaces/ns/services/new1/status", "/api/v1/namespaces/ns/services/new2/status"]
+    ips = [g[1] for g in got]
     assert len(set(ips)) == 2 and first not in ips
     assert all(ip.startswith(("192.0.2.", "203.0.113.")) for ip in ips)
 
