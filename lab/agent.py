@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from lab import build
-from lab.api import Api
+from lab.api import Api, run_loop
 
 # the pods kwok's stages leave to this agent (lab.build writes the stages)
 SELECTOR = "app in (%s)" % ",".join(build.AGENT_RUN_APPS)
@@ -46,6 +46,7 @@ ISTIOD_ADDRESS_FLAGS = {"--httpAddr": 8080, "--grpcAddr": 15010, "--secureGRPCAd
 CTRLZ_FLAG = "--ctrlz_address"
 LB_POOLS = ("192.0.2.0/24", "203.0.113.0/24")  # TEST-NET-1 and TEST-NET-3 (RFC 5737); TEST-NET-2 is the nodes'
 TOKEN_SECONDS = 86400
+VOLUME_SYNC_SECONDS = 5  # how often a running pod's secrets and configMaps are rewritten (the kubelet: ~1 min)
 
 
 def lb_pool():
@@ -82,6 +83,7 @@ class Pod:
         self.restarts = 0
         self.next_start = 0.0
         self.token_at = None  # monotonic time of the last token request
+        self.synced_at = 0.0  # and of the last volume sync
         self.files = {}
 
     def token_due(self):
@@ -247,6 +249,7 @@ class Agent:
         if pod.token_due():
             self._write_kubeconfig(pod)
             pod.token_at = time.monotonic()
+        pod.synced_at = time.monotonic()
 
     def _token(self, pod, audience, seconds):
         sa = pod.obj["spec"].get("serviceAccountName", "default")
@@ -359,7 +362,7 @@ class Agent:
                 pod.next_start = time.monotonic() + min(2 ** pod.restarts, 60)
             if pod.proc is None and time.monotonic() >= pod.next_start:
                 self.start(pod)
-            elif pod.proc is not None:
+            elif pod.proc is not None and time.monotonic() - pod.synced_at > VOLUME_SYNC_SECONDS:
                 self.sync_volumes(pod, container)
             ready = pod.proc is not None and self.probe(pod, container)
             pod.ready = ready
@@ -387,16 +390,7 @@ class Agent:
         self.write_status()
 
     def run(self):
-        errors = 0
-        while not self.stop.is_set():
-            try:
-                self.tick()
-                errors = 0
-            except Exception as e:  # an API server restarting etc.: keep going, say so
-                errors += 1
-                if errors in (1, 10, 100):
-                    print("lab agent: tick failed (%d): %s" % (errors, e), file=sys.stderr, flush=True)
-            self.stop.wait(self.interval)
+        run_loop("lab agent", self.tick, self.stop, self.interval)
         for pod in self.pods.values():
             self.halt(pod)
 

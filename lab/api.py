@@ -4,6 +4,7 @@ with nothing but the standard library and PyYAML, so neither pulls in a Kubernet
 import http.client
 import json
 import ssl
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -64,3 +65,18 @@ class Api:
 
     def delete(self, path):
         self._call("DELETE", path)
+
+
+def run_loop(name, tick, stop, interval):
+    """Call tick() every `interval` seconds until `stop` is set; a failing tick (an API server restarting, say)
+    is reported on the 1st, 10th and 100th failure in a row and the loop goes on."""
+    errors = 0
+    while not stop.is_set():
+        try:
+            tick()
+            errors = 0
+        except Exception as e:  # noqa: BLE001 - keep going, say so
+            errors += 1
+            if errors in (1, 10, 100):
+                print("%s: tick failed (%d): %s" % (name, errors, e), file=sys.stderr, flush=True)
+        stop.wait(interval)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from lab.api import Api
+from lab.api import Api, run_loop
 
 FIELD_MANAGER = "lab-controller"
 EW_CLASS = "istio-eastwest"  # Solo's peering class; upstream's istio-east-west is the real istiod's
@@ -366,16 +366,7 @@ class Controller:
             self.write_xds("lds", [])
 
     def run(self):
-        errors = 0
-        while not self.stop.is_set():
-            try:
-                self.tick()
-                errors = 0
-            except Exception as e:  # API server restarting etc.: keep going, say so
-                errors += 1
-                if errors in (1, 10, 100):
-                    print("lab controller: tick failed (%d): %s" % (errors, e), file=sys.stderr, flush=True)
-            self.stop.wait(self.interval)
+        run_loop("lab controller", self.tick, self.stop, self.interval)
 
 
 def main(argv=None):
