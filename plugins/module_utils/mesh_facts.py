@@ -4,8 +4,8 @@
 """Read-only facts about one cluster's mesh: distribution and versions, readiness of istiod, ztunnel, CNI and
 the east-west gateway, east-west address, linked peers, global services and ambient namespaces.
 
-Names and labels follow mesh-reference.md sections 3, 4 and 6; both distributions are recognised from what
-they create, so the caller never says which one it expects."""
+Both distributions are recognised from what they create, so the caller never says which one it expects;
+docs/istio-facts.md says which labels and names of Istio's charts this relies on."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -34,6 +34,16 @@ COMPONENTS = {
     "cni": ("apps/v1", "DaemonSet", "k8s-app=istio-cni-node"),
 }
 VARIANT_SUFFIX = re.compile(r"-(distroless|debug)$")
+# What to do when a component is absent or not ready (the verify report names it beside the problem).
+FIXES = {
+    "istiod": "install it with the ambient role (chart istiod) and check its pod's events and logs",
+    "ztunnel": "install it with the ambient role (chart ztunnel); a DaemonSet with 0 pods means no node matches "
+               "its nodeSelector (kubernetes.io/os=linux)",
+    "cni": "install it with the ambient role (chart cni); a DaemonSet with 0 pods means no node matches its "
+           "nodeSelector (kubernetes.io/os=linux)",
+    "eastwest_gateway": "run the ambient role's east-west step; the Gateway is Programmed once its Service has a "
+                        "load-balancer address",
+}
 
 
 def _meta(obj, key):
@@ -159,13 +169,41 @@ def ambient_namespaces(namespaces):
     return sorted(n["metadata"]["name"] for n in namespaces if _meta(n, "labels").get(DATAPLANE_LABEL) == "ambient")
 
 
-def facts(kubernetes_version, components, gateways, services, namespaces, remote_secrets, istio_namespace):
+def health(picked, eastwest, linked, expected_peers):
+    """Problems of one cluster's mesh, each naming what is wrong and the fix: a component absent or not ready
+    (a DaemonSet that schedules no pod is not ready), an east-west gateway not programmed, an expected peer that
+    no peer Gateway or remote secret links."""
+    out = []
+    for name, (_api, kind, selector) in sorted(COMPONENTS.items()):
+        c = picked.get(name)
+        if not c:
+            out.append("%s is absent (no %s labelled %s in any namespace): %s" % (name, kind, selector, FIXES[name]))
+        elif not c["ready"]:
+            out.append("%s %s/%s is not ready (%s of %s): %s" % (name, c["namespace"], c["name"], c["ready_replicas"],
+                                                                 c["desired"], FIXES[name]))
+    if not eastwest:
+        out.append("eastwest_gateway is absent (no Gateway of class %s): %s"
+                   % (" or ".join(EASTWEST_CLASSES), FIXES["eastwest_gateway"]))
+    elif not eastwest["ready"]:
+        out.append("eastwest_gateway %s/%s is not Programmed: %s"
+                   % (eastwest["namespace"], eastwest["name"], FIXES["eastwest_gateway"]))
+    have = set(p.get("cluster") for p in linked)
+    for peer in sorted(set(expected_peers or [])):
+        if peer not in have:
+            out.append("not linked to %s (no peer Gateway or remote secret names it): run the link step "
+                       "(playbooks/link.yml) for every cluster of the mesh" % peer)
+    return out
+
+
+def facts(kubernetes_version, components, gateways, services, namespaces, remote_secrets, istio_namespace,
+          expected_peers=None):
     """Assemble the facts of one cluster from the objects gather() read."""
     picked = dict((name, pick_component(objs, COMPONENTS[name][1])) for name, objs in components.items())
     eastwest = eastwest_gateway(gateways, services)
     network = dict((n["metadata"]["name"], _meta(n, "labels")) for n in namespaces).get(
         istio_namespace, {}).get(NETWORK_LABEL)
     linked = peers(gateways, remote_secrets)
+    problems = health(picked, eastwest, linked, expected_peers)
     return {
         "distribution": distribution(picked),
         "versions": dict([("kubernetes", kubernetes_version)] + [(k, (v or {}).get("version")) for k, v in
@@ -180,10 +218,13 @@ def facts(kubernetes_version, components, gateways, services, namespaces, remote
         "peer_count": len(linked),
         "global_services": global_services(services, namespaces),
         "ambient_namespaces": ambient_namespaces(namespaces),
+        "expected_peers": sorted(set(expected_peers or [])),
+        "healthy": not problems,
+        "problems": problems,
     }
 
 
-def gather(kube, istio_namespace="istio-system"):
+def gather(kube, istio_namespace="istio-system", expected_peers=None):
     """Read what facts() needs with few list calls (label selectors, never Secret data in the result)."""
     components = dict((name, kube.list(api, kind, None, label_selector=sel))
                       for name, (api, kind, sel) in COMPONENTS.items())
@@ -204,4 +245,4 @@ def gather(kube, istio_namespace="istio-system"):
                                         REMOTE_SECRET_CLUSTER)}}}
                       for s in kube.list("v1", "Secret", istio_namespace, label_selector=REMOTE_SECRET_LABEL)]
     version = (kube.k8s.client.version or {}).get("kubernetes", {}).get("gitVersion")
-    return facts(version, components, gateways, services, namespaces, remote_secrets, istio_namespace)
+    return facts(version, components, gateways, services, namespaces, remote_secrets, istio_namespace, expected_peers)

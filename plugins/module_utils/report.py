@@ -87,9 +87,21 @@ def normalize(data):
     return out
 
 
+def _health_rows(data):
+    """(cluster, facts) of every cluster whose mesh facts carry a health check (mesh_info's problems)."""
+    return [(name, f) for name, f in sorted((data.get("clusters") or {}).items()) if "problems" in f]
+
+
 def verdicts(data):
     """[(check, where, passed, figures text)] for every check present in data."""
     rows = []
+    for name, f in _health_rows(data):
+        comp = f.get("components") or {}
+        text = "%d of %d components ready, %d of %d peers linked" % (
+            len([k for k in ("istiod", "ztunnel", "cni", "eastwest_gateway") if (comp.get(k) or {}).get("ready")]), 4,
+            len(set(f.get("expected_peers") or []) & set(p.get("cluster") for p in f.get("peers") or [])),
+            len(f.get("expected_peers") or []))
+        rows.append(("mesh health", name, not f["problems"], text))
     for key, title in CHECK_TITLES:
         for cluster, res in sorted((data.get("checks") or {}).get(key, {}).items()):
             rows.append((title, cluster, bool(res.get("passed")), _figures_line(res.get("overall") or {})))
@@ -115,7 +127,7 @@ def passed(data):
 
 
 def problems(data):
-    out = []
+    out = ["mesh health (%s): %s" % (name, p) for name, f in _health_rows(data) for p in f["problems"]]
     for key, title in CHECK_TITLES:
         for cluster, res in sorted((data.get("checks") or {}).get(key, {}).items()):
             out += ["%s (%s): %s" % (title, cluster, p) for p in res.get("problems") or []]

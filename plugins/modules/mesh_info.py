@@ -19,6 +19,9 @@ description:
   - Components are found by their standard labels in any namespace (C(app=istiod), C(app.kubernetes.io/name=ztunnel),
     C(k8s-app=istio-cni-node)); the east-west gateway by its class (C(istio-east-west) upstream,
     C(istio-eastwest) Solo).
+  - Checks the cluster's health: every component present and ready (a DaemonSet that schedules no pod is not
+    ready), the east-west gateway Programmed, and a link to every cluster of O(expected_peers). Each problem
+    names what is wrong and the fix.
   - Never returns Secret data.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
@@ -36,6 +39,18 @@ options:
     description: Namespace of istiod, of remote secrets and of the C(topology.istio.io/network) label.
     type: str
     default: istio-system
+  expected_peers:
+    description:
+      - Cluster names this cluster must be linked to (a Solo peer Gateway labelled C(topology.istio.io/cluster),
+        or an upstream remote secret annotated C(networking.istio.io/cluster), naming each).
+      - Empty checks no link.
+    type: list
+    elements: str
+    default: []
+  fail_on_problems:
+    description: Fail the task, listing the problems, when the cluster is not healthy.
+    type: bool
+    default: false
 requirements:
   - kubernetes >= 24.2.0
 """
@@ -52,6 +67,12 @@ EXAMPLES = r"""
       - mesh.mesh.ready
       - mesh.mesh.peer_count >= 1
     fail_msg: "not ready: {{ mesh.mesh.not_ready }}"
+
+- name: Fail unless every component is ready and the cluster is linked to cluster2 and cluster3
+  ambientmesh.multicluster.mesh_info:
+    context: cluster1
+    expected_peers: [cluster2, cluster3]
+    fail_on_problems: true
 """
 
 RETURN = r"""
@@ -101,16 +122,38 @@ mesh:
       description: Namespaces labelled C(istio.io/dataplane-mode=ambient).
       type: list
       elements: str
+    expected_peers:
+      description: The O(expected_peers) checked, sorted.
+      type: list
+      elements: str
+    healthy:
+      description: Whether problems is empty.
+      type: bool
+    problems:
+      description: What is wrong with this cluster's mesh, each with its fix.
+      type: list
+      elements: str
+      sample: ["ztunnel is absent (no DaemonSet labelled app.kubernetes.io/name=ztunnel in any namespace): install it with the ambient role (chart ztunnel); ..."]
 """
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.mesh_facts import gather
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.module import cluster_module, run
 
 
+def read(module):
+    mesh = gather(Kube(module), module.params["istio_namespace"], module.params["expected_peers"])
+    if module.params["fail_on_problems"] and mesh["problems"]:
+        raise MeshError("the mesh in this cluster is not healthy: " + "; ".join(mesh["problems"]), mesh=mesh)
+    return {"changed": False, "mesh": mesh}
+
+
 def main():
-    module = cluster_module(dict(istio_namespace=dict(type="str", default="istio-system")), supports_check_mode=True)
-    run(module, lambda m: {"changed": False, "mesh": gather(Kube(m), m.params["istio_namespace"])})
+    module = cluster_module(dict(istio_namespace=dict(type="str", default="istio-system"),
+                                 expected_peers=dict(type="list", elements="str", default=[]),
+                                 fail_on_problems=dict(type="bool", default=False)), supports_check_mode=True)
+    run(module, read)
 
 
 if __name__ == "__main__":

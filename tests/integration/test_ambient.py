@@ -6,6 +6,7 @@ the lab agent gives the Service a load-balancer address; for Solo, whose `istio-
 the lab controller's Solo share (`SoloEastwest`) stands in.
 """
 
+import base64
 import functools
 import http.server
 import json
@@ -175,7 +176,10 @@ def assert_installed(cluster, distribution, platform, values, get, releases, mes
     assert got["cni"]["profile"] == "ambient" and got["ztunnel"]["profile"] == "ambient"
     assert got["ztunnel"]["multiCluster"]["clusterName"] == cluster
     if distribution == "solo":
-        assert istiod["license"]["value"] == LICENSE
+        # the chart copies its values into ConfigMap istio-system/values: only a reference to the Secret goes there
+        assert istiod["license"] == {"secretRef": {"name": "solo-istio-license", "key": "license"}}
+        secret = get(cluster, "v1", "Secret", "solo-istio-license", "istio-system")
+        assert base64.b64decode(secret["data"]["license"]).decode() == LICENSE
         assert istiod["platforms"]["peering"]["enabled"] is True
         assert istiod["env"]["PILOT_SKIP_VALIDATE_TRUST_DOMAIN"] == "true"
         assert "AMBIENT_ENABLE_MULTI_NETWORK" not in istiod["env"]
@@ -286,6 +290,9 @@ def test_install_rerun_check_diff_teardown(matrix, make_inventory, run_playbook,
             assert first.rc == 0, first
             assert all(first.stats[c]["changed"] > 0 for c in matrix), first
             assert LICENSE not in first.stdout + first.stderr
+            for cluster in matrix:  # no license bytes in any ConfigMap (istiod's chart dumps its values into one)
+                maps = kubectl(cluster, "get", "configmaps", "-A", "-o", "json").stdout
+                assert LICENSE not in maps and base64.b64encode(LICENSE.encode()).decode() not in maps, cluster
             for cluster, (distribution, platform) in matrix.items():
                 assert_installed(cluster, distribution, platform, values, get, releases)
             facts = eastwest_facts(first.stdout)
@@ -326,6 +333,7 @@ def test_install_rerun_check_diff_teardown(matrix, make_inventory, run_playbook,
         assert down.rc == 0 and down.changed > 0, down
         assert_nothing_installed(list(matrix), releases, get)
         for cluster in matrix:
+            assert get(cluster, "v1", "Secret", "solo-istio-license", "istio-system") is None
             # what teardown keeps: istio-system (cacerts of the trust role) and the Gateway API CRDs
             assert get(cluster, "v1", "Namespace", "istio-system") is not None
             assert get(cluster, "apiextensions.k8s.io/v1", "CustomResourceDefinition",
@@ -393,6 +401,57 @@ def test_eastwest_address_timeout_names_the_service(make_inventory, run_playbook
                 "istiod creates it for Gateway istio-system/istio-eastwestgateway") in text, result
         assert "FAILED - RETRYING" in result.stdout
     finally:
+        cleanup()
+
+
+FOREIGN_CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": "widgets.example.istio.io"},
+               "spec": {"group": "example.istio.io", "scope": "Namespaced",
+                        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                        "versions": [{"name": "v1", "served": True, "storage": True,
+                                      "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
+CHART_CRD = "wasmplugins.extensions.istio.io"
+HELM_OWNER = {"app.kubernetes.io/managed-by": "Helm"}
+
+
+def test_istio_crds_without_helm_owner_are_refused_or_adopted(make_inventory, run_playbook, base_vars, releases, get,
+                                                               kubectl, cleanup):
+    """A chart CRD applied without Helm (as istioctl would) and a foreign CRD of an Istio-like group: with
+    ambient_adopt_crds=false preflight names the chart's CRD and both fixes, installing nothing; by default the
+    release adopts only the chart's CRD, with a warning, and teardown keeps it."""
+    inventory = make_inventory({"cluster1": {"mesh_distribution": "upstream"}})
+    cleanup()
+    kubectl("cluster1", "apply", "-f", "-", input=json.dumps(FOREIGN_CRD))
+    kubectl("cluster1", "label", "crd", CHART_CRD, "app.kubernetes.io/managed-by-")
+    kubectl("cluster1", "annotate", "crd", CHART_CRD, "meta.helm.sh/release-name-", "meta.helm.sh/release-namespace-")
+    try:
+        refused = run_playbook(PLAYS / "site.yml", inventory, dict(base_vars, ambient_adopt_crds=False))
+        assert refused.rc != 0 and refused.stats["cluster1"]["changed"] == 0, refused
+        text = " ".join(refused.stdout.split())
+        assert ("1 Istio CRD(s) in cluster1 carry no Helm ownership (%s), so `helm install istio-base` would refuse "
+                "them and ambient_adopt_crds is false: set ambient_adopt_crds to true" % CHART_CRD) in text, refused
+        assert "meta.helm.sh/release-name=istio-base" in text and "widgets.example.istio.io" not in text
+        assert_nothing_installed(["cluster1"], releases, get)
+        assert "app.kubernetes.io/managed-by" not in (get("cluster1", "apiextensions.k8s.io/v1",
+                                                          "CustomResourceDefinition", CHART_CRD)["metadata"].get(
+                                                              "labels") or {})
+
+        adopted = run_playbook(PLAYS / "site.yml", inventory, base_vars)
+        assert adopted.rc == 0, adopted
+        assert "WARNING: release istio-base adopts 1 Istio CRD(s) that no Helm release owns: %s." % CHART_CRD in \
+            " ".join(adopted.stdout.split()), adopted
+        crd = get("cluster1", "apiextensions.k8s.io/v1", "CustomResourceDefinition", CHART_CRD)
+        assert HELM_OWNER.items() <= crd["metadata"]["labels"].items()
+        assert crd["metadata"]["annotations"]["meta.helm.sh/release-name"] == "istio-base"
+        foreign = get("cluster1", "apiextensions.k8s.io/v1", "CustomResourceDefinition", FOREIGN_CRD["metadata"]["name"])
+        assert "app.kubernetes.io/managed-by" not in (foreign["metadata"].get("labels") or {}), foreign["metadata"]
+
+        down = run_playbook(PLAYS / "teardown.yml", inventory, dict(base_vars, teardown_role="ambient"))
+        assert down.rc == 0, down
+        assert_nothing_installed(["cluster1"], releases, get)
+        assert get("cluster1", "apiextensions.k8s.io/v1", "CustomResourceDefinition", CHART_CRD) is not None
+    finally:
+        kubectl("cluster1", "delete", "crd", FOREIGN_CRD["metadata"]["name"], "--ignore-not-found", check=False)
         cleanup()
 
 

@@ -205,3 +205,55 @@ def test_a_cacerts_key_that_does_not_match_is_caught_then_reissued(mesh, lab, ku
     # the reissued intermediate is in use: istiod restarted with it and publishes the shared root
     wait_for("a Ready istiod in cluster3", lambda: lab.istiod("cluster3"), timeout=90)
     assert published_root(kubectl, "cluster3").strip() == secret_root(kubectl, "cluster1").strip()
+
+
+def run_verify(run_playbook, mesh, tmp_path):
+    """verify.yml with only the mesh health check (the lab's pods run no container, so nothing answers probes)."""
+    res = run_playbook(PLAYBOOKS / "verify.yml", mesh["inventory"], {
+        "verify_in_mesh": False, "verify_ingress": False, "verify_failover": False,
+        "verify_reports_dir": str(tmp_path), "verify_report_formats": ["json", "markdown"]})
+    reports = sorted(tmp_path.glob("verify-*.json"))
+    return res, json.loads(reports[-1].read_text()) if reports else None
+
+
+def workload(kubectl, kind, name, namespace="istio-system"):
+    return json.loads(kubectl("cluster2", "get", kind, name, "-n", namespace, "-o", "json").stdout)
+
+
+def test_verify_fails_and_names_a_missing_ztunnel_and_a_cni_that_schedules_no_pod(mesh, lab, kubectl, run_playbook,
+                                                                                   tmp_path):
+    ok, report = run_verify(run_playbook, mesh, tmp_path / "healthy")
+    assert ok.rc == 0 and report["passed"] is True and report["problems"] == [], ok
+    assert report["clusters"]["cluster2"]["healthy"] is True and report["clusters"]["cluster2"]["expected_peers"] == [
+        "cluster1", "cluster3"], report["clusters"]["cluster2"]
+
+    ztunnel = workload(kubectl, "daemonset", "ztunnel")
+    kubectl("cluster2", "delete", "daemonset", "ztunnel", "-n", "istio-system", "--wait=true")
+    # a nodeSelector no node matches: the DaemonSet exists and reports 0 of 0, the case that once verified PASSED
+    kubectl("cluster2", "patch", "daemonset", "istio-cni-node", "-n", "istio-system", "--type=merge", "-p",
+            json.dumps({"spec": {"template": {"spec": {"nodeSelector": {"ambientmesh.test/none": "x"}}}}}))
+    try:
+        wait_for("istio-cni-node in cluster2 schedules no pod",
+                 lambda: workload(kubectl, "daemonset", "istio-cni-node")["status"].get("desiredNumberScheduled"),
+                 accept=lambda n: n == 0)
+        bad, report = run_verify(run_playbook, mesh, tmp_path / "broken")
+        assert bad.rc != 0, bad
+        assert report["passed"] is False and len(report["problems"]) == 2, report["problems"]
+        text = " ".join(bad.stdout.split())
+        assert "mesh health (cluster2): ztunnel is absent (no DaemonSet labelled app.kubernetes.io/name=ztunnel" in text
+        assert "mesh health (cluster2): cni istio-system/istio-cni-node is not ready (0 of 0)" in text
+        assert "mesh health (cluster1)" not in text and "mesh health (cluster3)" not in text
+        md = (sorted((tmp_path / "broken").glob("verify-*.md"))[-1]).read_text()
+        assert md.startswith("# ") and md.splitlines()[0].endswith(": FAILED")
+        assert "| mesh health | cluster2 | **FAILED** | 2 of 4 components ready, 2 of 2 peers linked |" in md
+    finally:
+        kubectl("cluster2", "patch", "daemonset", "istio-cni-node", "-n", "istio-system", "--type=json", "-p",
+                json.dumps([{"op": "remove", "path": "/spec/template/spec/nodeSelector/ambientmesh.test~1none"}]),
+                check=False)
+        for key in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
+            ztunnel["metadata"].pop(key, None)
+        ztunnel.pop("status", None)
+        kubectl("cluster2", "apply", "--server-side", "--force-conflicts", "--field-manager=helm", "-f", "-",
+                input=json.dumps(ztunnel), check=False)
+    wait_for("the mesh in cluster2 healthy again", lambda: run_verify(run_playbook, mesh, tmp_path / "again")[0].rc,
+             accept=lambda rc: rc == 0, timeout=120, interval=2)

@@ -1,4 +1,4 @@
-"""Mesh facts from the objects each distribution creates (mesh-reference.md sections 3, 4, 6)."""
+"""Mesh facts from the objects each distribution creates (docs/istio-facts.md)."""
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import mesh_facts as mf
 
@@ -129,3 +129,39 @@ def test_hostname_address_and_unprogrammed_gateway():
     ew = mf.eastwest_gateway([gw], [svc("other", "istio-gateways", {mf.GATEWAY_NAME_LABEL: "istio-eastwest"},
                                         {"hostname": "ew.elb.example.com"})])
     assert ew["address"] == "ew.elb.example.com" and ew["ready"] is False
+
+
+def test_health_names_each_missing_or_unready_part_and_its_fix():
+    components, gateways, services, namespaces = solo_cluster()
+    components["ztunnel"] = []
+    components["cni"] = [deploy("istio-cni-node", "kube-system", SOLO_HUB + "/install-cni:1.29.0-solo", 0, 0,
+                                "DaemonSet")]
+    f = mf.facts("v1.36.3", components, gateways, services, namespaces, [], "istio-system",
+                 expected_peers=["cluster2", "cluster3"])
+    assert f["healthy"] is False and f["expected_peers"] == ["cluster2", "cluster3"]
+    assert f["problems"] == [
+        "cni kube-system/istio-cni-node is not ready (0 of 0): " + mf.FIXES["cni"],
+        "ztunnel is absent (no DaemonSet labelled app.kubernetes.io/name=ztunnel in any namespace): "
+        + mf.FIXES["ztunnel"],
+        "not linked to cluster3 (no peer Gateway or remote secret names it): run the link step (playbooks/link.yml) "
+        "for every cluster of the mesh"]
+
+
+def test_health_of_a_whole_upstream_cluster_and_its_eastwest_gateway():
+    components = {
+        "istiod": [deploy("istiod", "istio-system", "docker.io/istio/pilot:1.31.0", 1, 1)],
+        "ztunnel": [deploy("ztunnel", "istio-system", "docker.io/istio/ztunnel:1.31.0", 1, 1, "DaemonSet")],
+        "cni": [deploy("istio-cni-node", "istio-system", "docker.io/istio/install-cni:1.31.0", 1, 1, "DaemonSet")],
+    }
+    secrets = [{"metadata": {"name": "istio-remote-secret-cluster2", "namespace": "istio-system",
+                             "annotations": {mf.REMOTE_SECRET_CLUSTER: "cluster2"}}}]
+    ew = [gateway("istio-eastwestgateway", "istio-system", "istio-east-west", programmed=False)]
+    f = mf.facts("v1.36.3", components, ew, [], [ns("istio-system")], secrets, "istio-system", ["cluster2"])
+    assert f["problems"] == ["eastwest_gateway istio-system/istio-eastwestgateway is not Programmed: "
+                             + mf.FIXES["eastwest_gateway"]]
+    ew[0]["status"]["conditions"][0]["status"] = "True"
+    f = mf.facts("v1.36.3", components, ew, [], [ns("istio-system")], secrets, "istio-system", ["cluster2"])
+    assert f["healthy"] is True and f["problems"] == []
+    f = mf.facts("v1.36.3", components, [], [], [ns("istio-system")], secrets, "istio-system", ["cluster2"])
+    assert f["problems"] == ["eastwest_gateway is absent (no Gateway of class istio-east-west or istio-eastwest): "
+                             + mf.FIXES["eastwest_gateway"]]

@@ -153,3 +153,29 @@ def test_checks_run_counts_verdicts(tmp_path):
     assert report.report(params, check_mode=True)["checks_run"] == len(report.verdicts(data())) > 0
     facts_only = dict(params, data={"title": "t", "clusters": data()["clusters"]})
     assert report.report(facts_only, check_mode=True)["checks_run"] == 0
+
+
+def healthy_cluster(name, peers):
+    ready = {"ready": True, "ready_replicas": 1, "desired": 1}
+    return {"components": {"istiod": ready, "ztunnel": ready, "cni": ready, "eastwest_gateway": {"ready": True}},
+            "peers": [{"cluster": p} for p in peers], "expected_peers": peers, "problems": []}
+
+
+def test_a_mesh_missing_ztunnel_fails_the_report_even_when_every_probe_passed():
+    d = {"checks": {"ingress": {"cluster1": {"passed": True, "problems": [], "overall": {"requests": 5}}}},
+         "clusters": {"cluster1": healthy_cluster("cluster1", ["cluster2"]),
+                      "cluster2": healthy_cluster("cluster2", ["cluster1"])}}
+    assert report.passed(d) and report.problems(d) == []
+    assert "| mesh health | cluster2 | passed | 4 of 4 components ready, 1 of 1 peers linked |" in report.markdown(d)
+    d["clusters"]["cluster2"]["components"]["ztunnel"] = None
+    d["clusters"]["cluster2"]["problems"] = ["ztunnel is absent (...): install it"]
+    assert not report.passed(d)
+    md = report.markdown(d)
+    assert md.splitlines()[0].endswith(": FAILED")
+    assert "| mesh health | cluster2 | **FAILED** | 3 of 4 components ready, 1 of 1 peers linked |" in md
+    assert report.problems(d) == ["mesh health (cluster2): ztunnel is absent (...): install it"]
+
+
+def test_facts_without_a_health_check_add_no_row():
+    d = data()
+    assert [r[0] for r in report.verdicts(d)] == ["ingress", "failover drill", "mTLS"]
