@@ -155,6 +155,7 @@ def validate(params, check_mode=False):
         peers.append(peer)
     return {"cluster": cluster, "method": method, "namespace": namespace, "state": state, "peers": peers,
             "generate": bool(params.get("generate")), "dest": params.get("dest"),
+            "allow_local_api_server": bool(params.get("allow_local_api_server")),
             "reader": params.get("reader_service_account") or remote_secret.DEFAULT_READER}
 
 
@@ -336,6 +337,8 @@ class Readers:
         self.peers = []
         for peer in spec["peers"]:
             kube = connect_peer(peer)
+            remote_secret.check_reachable_server(remote_secret.server_of(kube, peer), peer, spec["cluster"],
+                                                 spec["allow_local_api_server"])
             objects = remote_secret.reader_objects(spec["namespace"], spec["reader"])
             pairs = [(obj, _get(kube, obj)) for obj in objects]
             _refuse_foreign(pairs, peer["name"])

@@ -13,8 +13,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import ipaddress
 import json
 import time
+
+from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE)
@@ -111,6 +114,32 @@ def connect_peer(module, peer):
 def server_of(kube, peer):
     """The API server URL written into the remote secret: the peer's api_server, else its kubeconfig server."""
     return peer.get("api_server") or kube.k8s.configuration.host
+
+
+def local_address(url):
+    """'loopback' or 'link-local' when the URL's host is such an address (or localhost), else None: another
+    cluster's istiod cannot reach an API server there (kind's kubeconfig says 127.0.0.1, clouds may give
+    link-local or private endpoints)."""
+    host = urlsplit(url or "").hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return "loopback"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return "loopback" if ip.is_loopback else "link-local" if ip.is_link_local else None
+
+
+def check_reachable_server(url, peer, cluster, allow_local):
+    """Refuse to publish a loopback or link-local API server in a remote secret, naming the variable to set."""
+    kind = local_address(url)
+    if kind and not allow_local:
+        source = "its api_server" if peer.get("api_server") else "the server of its kubeconfig context"
+        raise MeshError("peer %s: the remote secret would point %s's istiod at %s (%s, a %s address) that no other "
+                        "cluster can reach: set the peer's API server address as istiod sees it (role: host var "
+                        "mesh_api_server of %s; module: peers[].api_server), or allow_local_api_server=true (role: "
+                        "link_allow_local_api_server) when every istiod runs on this one host, as in a lab"
+                        % (peer["name"], cluster, url, source, kind, peer["name"]))
 
 
 def wait_token(kube, namespace, reader, peer_name, timeout=TOKEN_TIMEOUT, sleep=time.sleep, clock=time.monotonic):

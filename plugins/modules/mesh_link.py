@@ -101,6 +101,8 @@ options:
         description:
           - API server URL written into the remote secret (V(remote_secret)); it must be reachable from this
             cluster's istiod. Defaults to the server of the peer's kubeconfig context.
+          - A loopback or link-local address (what kind's kubeconfig gives) is refused unless
+            O(allow_local_api_server=true), before anything is written.
         type: str
   reader_service_account:
     description: Name of the read-only ServiceAccount (and its ClusterRole and binding) in every peer (V(remote_secret)).
@@ -124,6 +126,12 @@ options:
       - With O(generate), also write the manifests, unredacted, as one YAML stream to this file (mode 0600).
         Its directory must exist.
     type: path
+  allow_local_api_server:
+    description:
+      - Accept a loopback or link-local API server address in a remote secret (V(remote_secret)). Only right when
+        every cluster's istiod runs on the controller's own host, as in a local lab.
+    type: bool
+    default: false
 notes:
   - The peer list usually comes from the inventory; the C(ambientmesh.multicluster.link) role gathers every
     cluster's east-west address first and then calls this module once per cluster.
@@ -256,6 +264,7 @@ def main():
         state=dict(type="str", default="present", choices=["present", "absent"]),
         generate=dict(type="bool", default=False),
         dest=dict(type="path"),
+        allow_local_api_server=dict(type="bool", default=False),
     ), supports_check_mode=True)
     run(module, run_module)
 

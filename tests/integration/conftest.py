@@ -103,8 +103,9 @@ def make_inventory(tmp_path, kubeconfig):
             entry = {"kube_context": host, "mesh_network": "network-" + host}
             entry.update(extra or {})
             host_entries[host] = entry
+        # every istiod of the lab runs on this host, so the loopback API servers are what peers reach
         gv = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-              "kubeconfig_path": kubeconfig}
+              "kubeconfig_path": kubeconfig, "link_allow_local_api_server": True}
         gv.update(group_vars or {})
         inv = {"mesh": {"hosts": host_entries, "vars": gv}}
         ingress_hosts = list(hosts)[:1] if ingress is None else ingress

@@ -63,6 +63,7 @@ def mesh(lab, tmp_path_factory, run_playbook, kubectl, cluster_names):
     hosts = {c: {"kube_context": c, "mesh_network": "network-" + c} for c in CLUSTERS}
     group = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
              "kubeconfig_path": str(lab.kubeconfig), "mesh_distribution": "upstream", "mesh_id": "mesh-real",
+             "link_allow_local_api_server": True,
              "trust_root_dir": str(work / "ca"), "ambient_helm_binary": str(lab_build.find("helm")),
              "ambient_gateway_api_crds": "never", "ambient_wait_timeout": 120, "ambient_eastwest_timeout": 90,
              "ambient_eastwest_poll_interval": 1}

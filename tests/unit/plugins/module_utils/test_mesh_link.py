@@ -376,6 +376,8 @@ def upstream(**kw):
     kw.setdefault("peers", [{"name": "cluster2", "context": "cluster2"},
                             {"name": "cluster3", "context": "cluster3",
                              "api_server": "https://api.cluster3.example:6443"}])
+    # the fakes' default server is loopback, as in a lab; test_a_local_api_server_is_refused... covers the check
+    kw.setdefault("allow_local_api_server", True)
     return params(method="remote_secret", **kw)
 
 
@@ -444,7 +446,7 @@ def test_absent_upstream_removes_secrets_and_own_reader():
     c1, c2, c3 = FakeKube("cluster1"), FakeKube("cluster2"), FakeKube("cluster3")
     run_upstream(c1, {"cluster2": c2, "cluster3": c3})
     # cluster2 linked to cluster1 as well, so cluster1 offers a reader
-    spec = mesh_link.validate(params(cluster="cluster2", method="remote_secret",
+    spec = mesh_link.validate(params(cluster="cluster2", method="remote_secret", allow_local_api_server=True,
                                      peers=[{"name": "cluster1", "context": "cluster1"}]))
     mesh_link.reconcile(spec, lambda: c2, lambda peer: c1)
     assert c1.get("v1", "ServiceAccount", "ambientmesh-mesh-reader", "istio-system")
@@ -468,3 +470,34 @@ def test_diff_shows_only_fields_we_set():
     assert entry["after"]["spec"] == {"listeners": [{"name": "a", "port": 1}]}
     pruned = mesh_link.diff_entry("h", live, None)
     assert pruned["after"] == {} and pruned["before"]["spec"] == live["spec"]
+
+
+@pytest.mark.parametrize("server,kind", [("https://127.0.0.1:7002", "loopback"), ("https://localhost:6443", "loopback"),
+                                         ("https://[::1]:6443", "loopback"), ("https://169.254.10.1:443", "link-local"),
+                                         ("https://[fe80::1]:6443", "link-local")])
+def test_a_local_api_server_is_refused_before_any_write_naming_mesh_api_server(server, kind):
+    kube = FakeKube("cluster1")
+    peers = {"cluster2": FakeKube("cluster2", host="https://10.0.0.2:6443"), "cluster3": FakeKube("cluster3", host=server)}
+    with pytest.raises(MeshError) as e:
+        run_upstream(kube, peers, allow_local_api_server=False,
+                     peers=[{"name": "cluster2", "context": "cluster2"}, {"name": "cluster3", "context": "cluster3"}])
+    assert e.value.msg.startswith("peer cluster3: the remote secret would point cluster1's istiod at %s (the server "
+                                  "of its kubeconfig context, a %s address)" % (server, kind)), e.value.msg
+    assert "host var mesh_api_server of cluster3" in e.value.msg and "link_allow_local_api_server" in e.value.msg
+    assert kube.writes == [] and peers["cluster2"].writes == [] and peers["cluster3"].writes == []
+
+
+def test_an_explicit_reachable_api_server_wins_over_a_loopback_kubeconfig():
+    kube = FakeKube("cluster1")
+    peers = {"cluster2": FakeKube("cluster2"), "cluster3": FakeKube("cluster3")}
+    with pytest.raises(MeshError, match="its api_server, a loopback address"):
+        run_upstream(kube, peers, allow_local_api_server=False,
+                     peers=[{"name": "cluster2", "context": "cluster2", "api_server": "https://10.0.0.2:6443"},
+                            {"name": "cluster3", "context": "cluster3", "api_server": "https://127.0.0.1:6443"}])
+    result = run_upstream(kube, peers, allow_local_api_server=False,
+                          peers=[{"name": "cluster2", "context": "cluster2", "api_server": "https://10.0.0.2:6443"},
+                                 {"name": "cluster3", "context": "cluster3", "api_server": "https://api.c3.example"}])
+    assert result["changed"]
+    cfg = yaml.safe_load(base64.b64decode(kube.get("v1", "Secret", "istio-remote-secret-cluster2",
+                                                   "istio-system")["data"]["cluster2"]))
+    assert cfg["clusters"][0]["cluster"]["server"] == "https://10.0.0.2:6443"
