@@ -17,7 +17,7 @@ from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors im
 TRAFFIC_ANNOTATION = "networking.istio.io/traffic-distribution"
 SERVICE_ENTRY_API = "networking.istio.io/v1"
 
-# What "global" means per distribution (mesh-reference.md §4). `traffic_distribution_at` says where the
+# What "global" means per distribution (docs/istio-facts.md, Global names). `traffic_distribution_at` says where the
 # preference goes; `programmed_by` is the object the mesh creates once it knows the global host (None: only
 # istiod's memory, nothing to wait for).
 DISTRIBUTIONS = {

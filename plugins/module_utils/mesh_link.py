@@ -4,7 +4,7 @@
 """Links of one cluster to all its peers: validate the peer list, build the link objects (pure functions),
 compare them with what the cluster holds, apply the difference and prune links to clusters no longer listed.
 
-Link objects per method (mesh-reference.md section 3):
+Link objects per method (docs/istio-facts.md):
 - peering (Solo): one `istio-remote` Gateway `istio-remote-peer-<peer network>` per peer;
 - remote_secret (upstream): one Secret `istio-remote-secret-<peer>` per peer holding a kubeconfig for a
   read-only ServiceAccount in that peer (see remote_secret.py).
@@ -30,6 +30,7 @@ from ansible_collections.ambientmesh.multicluster.plugins.module_utils import re
 
 PEER_LABEL = "ambientmesh.multicluster/link-peer"
 NETWORK_LABEL = "topology.istio.io/network"
+DEFAULT_EASTWEST_SERVICE_ACCOUNT = "istio-eastwest"
 CLUSTER_LABEL = "topology.istio.io/cluster"
 DEFAULT_TRUST_DOMAIN = "cluster.local"
 
@@ -93,7 +94,7 @@ def _validate_peer(i, peer, method, state, check_mode=False):
             # Check mode of a whole play: the ambient role did not really install the east-west gateway.
             out.update(network=network, address=None, address_type=None, pending=True,
                        trust_domain=peer.get("trust_domain") or DEFAULT_TRUST_DOMAIN,
-                       eastwest_service=peer.get("eastwest_service") or "istio-eastwest")
+                       service_account=peer.get("service_account") or DEFAULT_EASTWEST_SERVICE_ACCOUNT)
             return out
         if _blank(peer.get("address")):
             raise MeshError("%s: peer %s has no east-west address; wait until its east-west gateway Service has "
@@ -103,7 +104,7 @@ def _validate_peer(i, peer, method, state, check_mode=False):
         out.update(network=network, address=address,
                    address_type=address_type(address, peer.get("address_type"), where),
                    trust_domain=peer.get("trust_domain") or DEFAULT_TRUST_DOMAIN,
-                   eastwest_service=peer.get("eastwest_service") or "istio-eastwest")
+                   service_account=peer.get("service_account") or DEFAULT_EASTWEST_SERVICE_ACCOUNT)
     else:
         if _blank(peer.get("context")):
             raise MeshError("%s: context is required with method=remote_secret: the module reads the peer's "
@@ -173,7 +174,9 @@ def peer_gateway(peer, namespace):
         "metadata": {
             "name": "istio-remote-peer-" + peer["network"], "namespace": namespace,
             "labels": link_labels(peer["name"], {NETWORK_LABEL: peer["network"], CLUSTER_LABEL: peer["name"]}),
-            "annotations": {"gateway.istio.io/service-account": peer["eastwest_service"],
+            # the identity the peer's east-west gateway runs as (its ServiceAccount), which istiod expects in its
+            # SPIFFE ID; Istio names it after the east-west Gateway unless that Gateway overrides it
+            "annotations": {"gateway.istio.io/service-account": peer["service_account"],
                             "gateway.istio.io/trust-domain": peer["trust_domain"]},
         },
         "spec": {

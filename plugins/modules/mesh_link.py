@@ -86,10 +86,14 @@ options:
         description: Gateway API address type of O(peers[].address); inferred from the value when omitted.
         type: str
         choices: [IPAddress, Hostname]
-      eastwest_service:
-        description: Name of the peer's east-west gateway Service (annotation C(gateway.istio.io/service-account)).
+      service_account:
+        description:
+          - ServiceAccount the peer's east-west gateway runs as (annotation C(gateway.istio.io/service-account) of
+            the peer Gateway). Istio names it after the peer's east-west Gateway (C(istio-eastwest)) unless that
+            Gateway sets C(gateway.istio.io/service-account) itself.
         type: str
         default: istio-eastwest
+        aliases: [eastwest_service]
       context:
         description:
           - Kubeconfig context of the peer. Required with V(remote_secret), where the module connects to the peer.
@@ -250,7 +254,7 @@ def main():
         trust_domain=dict(type="str", default="cluster.local"),
         address=dict(type="str"),
         address_type=dict(type="str", choices=["IPAddress", "Hostname"]),
-        eastwest_service=dict(type="str", default="istio-eastwest"),
+        service_account=dict(type="str", default="istio-eastwest", aliases=["eastwest_service"]),
         context=dict(type="str"),
         kubeconfig=dict(type="path"),
         api_server=dict(type="str"),

@@ -404,6 +404,27 @@ def test_eastwest_address_timeout_names_the_service(make_inventory, run_playbook
         cleanup()
 
 
+def test_no_gateway_api_crds_on_openshift_fails_before_anything(make_inventory, run_playbook, base_vars, releases,
+                                                                 get, kubectl, cleanup):
+    """OpenShift before 4.19 ships no Gateway API CRDs, and the role does not install them there by default."""
+    inventory = make_inventory({"cluster1": {"mesh_distribution": "upstream", "mesh_platform": "openshift"}})
+    cleanup()
+    crd = "gateways.gateway.networking.k8s.io"
+    source = next(f for f in lab_crds.sources()["gateway-api"] if crd in f.read_text())
+    kubectl("cluster1", "delete", "crd", crd, "--wait=true")
+    try:
+        result = run_playbook(PLAYS / "site.yml", inventory, dict(base_vars, ambient_gateway_api_crds="auto"))
+        assert result.rc != 0 and result.stats["cluster1"]["changed"] == 0, result
+        text = " ".join(result.stdout.split())
+        assert ("cluster1 has no Gateway API CRDs (CustomResourceDefinition gateways.gateway.networking.k8s.io) and "
+                "ambient_gateway_api_crds=auto does not install them (OpenShift ships them from 4.19 on; older "
+                "OpenShift has none): upgrade the cluster or install them (set ambient_gateway_api_crds: always") \
+            in text, result
+        assert_nothing_installed(["cluster1"], releases, get)
+    finally:
+        kubectl("cluster1", "apply", "--server-side", "-f", str(source))
+
+
 FOREIGN_CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
                "metadata": {"name": "widgets.example.istio.io"},
                "spec": {"group": "example.istio.io", "scope": "Namespaced",

@@ -126,7 +126,7 @@ def test_validate_skips_self_and_fills_defaults():
     c2, c3 = spec["peers"]
     assert c2["address_type"] == "IPAddress" and c2["trust_domain"] == "c2.local"
     assert c3["address_type"] == "Hostname" and c3["trust_domain"] == "cluster.local"
-    assert c3["eastwest_service"] == "istio-eastwest"
+    assert c3["service_account"] == "istio-eastwest"
     assert mesh_link.validate(params(method="remote_secret", peers=[]))["namespace"] == "istio-system"
 
 
@@ -180,6 +180,13 @@ def test_peer_gateway_matches_istioctl_link():
     assert gw["spec"]["addresses"] == [{"type": "IPAddress", "value": "198.51.100.21"}]
     assert [(ln["name"], ln["port"], ln["protocol"], ln["tls"]["mode"]) for ln in gw["spec"]["listeners"]] == [
         ("cross-network", 15008, "HBONE", "Passthrough"), ("xds-tls", 15012, "TLS", "Passthrough")]
+
+
+def test_peer_gateway_names_the_peers_eastwest_service_account():
+    peers = params()["peers"]
+    peers[1] = dict(peers[1], service_account="eastwest-gw-sa")
+    gw = mesh_link.peer_gateway(mesh_link.validate(params(peers=peers))["peers"][0], "istio-gateways")
+    assert gw["metadata"]["annotations"]["gateway.istio.io/service-account"] == "eastwest-gw-sa"
 
 
 def test_link_secret_and_kubeconfig():
