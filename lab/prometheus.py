@@ -1,5 +1,6 @@
 """A real Prometheus for the mTLS test: built from its Go module into the cache, run on 127.0.0.1, scraping a
-small fixture exporter that serves `istio_requests_total` series the way ztunnel/waypoints label them.
+small fixture exporter that serves `istio_requests_total` and `istio_tcp_connections_opened_total` series the way
+ztunnel and waypoints label them.
 
     python -m lab.prometheus build      build (or find) ~/.cache/ambientmesh/prometheus-<version>/prometheus
     python -m lab.prometheus demo       run it with the fixture exporter until Ctrl-C (inside the lab namespace)
@@ -88,12 +89,17 @@ class FixtureExporter:
     def render(self):
         with self.lock:
             self.scrapes += 1
-            lines = ["# HELP istio_requests_total Total requests.", "# TYPE istio_requests_total counter"]
-            for i, (labels, step) in enumerate(self.series):
-                self.values[i] += step
-                text = ",".join('%s="%s"' % (k, v.replace("\\", "\\\\").replace('"', '\\"'))
-                                for k, v in sorted(labels.items()))
-                lines.append("istio_requests_total{%s} %g" % (text, self.values[i]))
+            lines = []
+            for i in range(len(self.series)):
+                self.values[i] += self.series[i][1]
+            # the text format wants each metric family in one block, under its TYPE line
+            for metric in sorted(set(entry[2] for entry in self.series)):
+                lines.append("# TYPE %s counter" % metric)
+                for i, (labels, _step, name) in enumerate(self.series):
+                    if name == metric:
+                        text = ",".join('%s="%s"' % (k, v.replace("\\", "\\\\").replace('"', '\\"'))
+                                        for k, v in sorted(labels.items()))
+                        lines.append("%s{%s} %g" % (metric, text, self.values[i]))
             return "\n".join(lines) + "\n"
 
     def start(self):

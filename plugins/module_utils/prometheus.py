@@ -2,8 +2,12 @@
 # Copyright: ambientmesh.multicluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The mTLS proof of the guide's "View metrics" step, as a query instead of a look at the expression browser:
-every `istio_requests_total` series into a namespace must say `connection_security_policy="mutual_tls"` and
-carry SPIFFE principals on both ends; anything else is an offender, listed with its workloads."""
+every series of the metric into a namespace must say `connection_security_policy="mutual_tls"` and carry SPIFFE
+principals on both ends; anything else is an offender, listed with its workloads.
+
+Which metric proves it depends on what the data plane exports: upstream ztunnel only has the L4 `istio_tcp_*`
+metrics; `istio_requests_total` comes from waypoints or Solo's ztunnel with L7_ENABLED. Both carry the same
+reporter, workload, principal and security-policy labels."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -19,7 +23,9 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 
-METRIC = "istio_requests_total"
+# metric -> what one count of it is
+METRICS = {"istio_requests_total": "requests", "istio_tcp_connections_opened_total": "connections"}
+DEFAULT_METRIC = "istio_requests_total"
 GROUP_BY = ("reporter", "source_workload", "source_workload_namespace", "source_principal", "destination_workload",
             "destination_workload_namespace", "destination_principal", "destination_service",
             "connection_security_policy", "source_cluster", "destination_cluster")
@@ -44,12 +50,12 @@ def validate(params):
         raise MeshError("min_requests: must be 0 or more")
 
 
-def promql(namespace, reporter=None, window=None):
-    """Requests into `namespace` grouped by the labels the proof looks at; per `window` when given."""
+def promql(namespace, reporter=None, window=None, metric=DEFAULT_METRIC):
+    """Counts of `metric` into `namespace` grouped by the labels the proof looks at; per `window` when given."""
     selector = 'destination_workload_namespace="%s"' % _label_value(namespace)
     if reporter:
         selector += ',reporter="%s"' % _label_value(reporter)
-    series = "%s{%s}" % (METRIC, selector)
+    series = "%s{%s}" % (metric, selector)
     if window:
         series = "increase(%s[%s])" % (series, window)
     return "sum by (%s) (%s)" % (", ".join(GROUP_BY), series)
@@ -95,8 +101,8 @@ def offences(labels):
     return why
 
 
-def evaluate(result, min_requests=1):
-    """{'series', 'offenders', 'requests', 'passed', 'problems'} for a query result."""
+def evaluate(result, min_requests=1, unit="requests"):
+    """{'series', 'offenders', 'requests', 'passed', 'problems'} for a query result (`requests` counts `unit`)."""
     series, offenders = [], []
     for item in result:
         labels = dict(item.get("metric") or {})
@@ -114,8 +120,8 @@ def evaluate(result, min_requests=1):
         problems.append("%d of %d series are not mutual TLS with SPIFFE identities: %s" % (
             len(offenders), len(series), "; ".join(describe(o) for o in offenders[:10])))
     if total < min_requests:
-        problems.append("only %g requests recorded (min_requests %g): send traffic first, and check that Prometheus "
-                        "scrapes the reporters (ztunnel/waypoints)" % (total, min_requests))
+        problems.append("only %g %s recorded (min_requests %g): send traffic first, and check that Prometheus "
+                        "scrapes the reporters (ztunnel/waypoints)" % (total, unit, min_requests))
     return {"series": series, "offenders": offenders, "requests": total, "passed": not problems,
             "problems": problems}
 
@@ -129,12 +135,14 @@ def describe(series):
 
 def check(params):
     validate(params)
-    expr = promql(params["namespace"], params.get("reporter") or None, params.get("window") or None)
+    metric = params.get("metric") or DEFAULT_METRIC
+    unit = METRICS[metric]
+    expr = promql(params["namespace"], params.get("reporter") or None, params.get("window") or None, metric)
     result = evaluate(query(params["prometheus_url"], expr, params["timeout"], params["validate_certs"],
-                            params.get("bearer_token")), params["min_requests"])
-    result.update(changed=False, query=expr, namespace=params["namespace"],
-                  summary="mTLS check %s for namespace %s: %s requests in %d series, %d offenders%s" % (
-                      "passed" if result["passed"] else "FAILED", params["namespace"], result["requests"],
+                            params.get("bearer_token")), params["min_requests"], unit)
+    result.update(changed=False, query=expr, namespace=params["namespace"], metric=metric, unit=unit,
+                  summary="mTLS check %s for namespace %s: %s %s in %d series, %d offenders%s" % (
+                      "passed" if result["passed"] else "FAILED", params["namespace"], result["requests"], unit,
                       len(result["series"]), len(result["offenders"]),
                       "" if result["passed"] else "; " + "; ".join(result["problems"])))
     if result["problems"] and params["fail_on_offenders"]:

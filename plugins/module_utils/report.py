@@ -116,8 +116,9 @@ def verdicts(data):
                      bool(drill.get("passed")), text))
     mtls = data.get("mtls")
     if mtls:
-        rows.append(("mTLS", mtls.get("namespace"), bool(mtls.get("passed")), "%s requests in %d series, %d offenders"
-                     % (mtls.get("requests"), len(mtls.get("series") or []), len(mtls.get("offenders") or []))))
+        rows.append(("mTLS", mtls.get("namespace"), bool(mtls.get("passed")), "%s %s in %d series, %d offenders"
+                     % (mtls.get("requests"), mtls.get("unit") or "requests", len(mtls.get("series") or []),
+                        len(mtls.get("offenders") or []))))
     return rows
 
 
@@ -211,13 +212,14 @@ def markdown(data, png_name=None):
     if mtls:
         out += ["", "## mTLS (%s)" % mtls.get("namespace"), "", "Query: `%s`" % mtls.get("query"), ""]
         if mtls.get("offenders"):
-            out += _table(["source", "destination", "reporter", "requests", "reasons"],
+            out += _table(["source", "destination", "reporter", mtls.get("unit") or "requests", "reasons"],
                           [("%s/%s" % (o.get("source_workload_namespace"), o.get("source_workload")),
                             "%s/%s" % (o.get("destination_workload_namespace"), o.get("destination_workload")),
                             o.get("reporter"), o.get("requests"), ", ".join(o.get("reasons") or []))
                            for o in mtls["offenders"]])
         else:
-            out.append("Every series is `mutual_tls` with `spiffe://` principals (%s requests)." % mtls.get("requests"))
+            out.append("Every series is `mutual_tls` with `spiffe://` principals (%s %s)."
+                       % (mtls.get("requests"), mtls.get("unit") or "requests"))
     return "\n".join(out) + "\n"
 
 

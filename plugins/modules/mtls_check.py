@@ -13,14 +13,14 @@ short_description: Prove from Prometheus metrics that requests into a namespace 
 version_added: 0.1.0
 author: ambientmesh.multicluster maintainers (@ambientmesh)
 description:
-  - Queries the Prometheus HTTP API for C(istio_requests_total) into O(namespace) (by default as reported by
+  - Queries the Prometheus HTTP API for O(metric) into O(namespace) (by default as reported by
     the destination, over O(window)) and checks that every series has
     C(connection_security_policy="mutual_tls") and C(spiffe://) source and destination principals.
   - Lists the offending series with their workloads and reasons, and fails when there are offenders or fewer
     than O(min_requests) requests.
   - Talks only to the Prometheus URL; no cluster credentials are used.
-  - Upstream ztunnel exports TCP metrics only; C(istio_requests_total) comes from waypoints, Istio gateways, or
-    Solo ztunnel with C(L7_ENABLED=true).
+  - Upstream ztunnel exports TCP metrics only, so prove it there from C(istio_tcp_connections_opened_total);
+    C(istio_requests_total) comes from waypoints, Istio gateways, or Solo ztunnel with C(L7_ENABLED=true).
 extends_documentation_fragment:
   - ambientmesh.multicluster.attributes
 attributes:
@@ -42,6 +42,14 @@ options:
     description: Destination workload namespace whose inbound requests must be mutual TLS.
     type: str
     required: true
+  metric:
+    description:
+      - The counter that proves it. V(istio_requests_total) (HTTP requests; Solo ztunnel with L7, waypoints) or
+        V(istio_tcp_connections_opened_total) (connections; what upstream ztunnel exports). Both carry the
+        labels checked.
+    type: str
+    choices: [istio_requests_total, istio_tcp_connections_opened_total]
+    default: istio_requests_total
   reporter:
     description: Which reporter's series to check; an empty string checks both.
     type: str
@@ -88,9 +96,17 @@ passed:
   returned: success
   type: bool
 requests:
-  description: Requests counted over all series.
+  description: Counts of O(metric) over all series (requests or connections, see RV(unit)).
   returned: success
   type: float
+metric:
+  description: The metric queried.
+  returned: success
+  type: str
+unit:
+  description: What RV(requests) counts, C(requests) or C(connections).
+  returned: success
+  type: str
 series:
   description: The series checked (their labels and C(requests)).
   returned: success
@@ -136,6 +152,8 @@ def main():
     module = cluster_module(dict(
         prometheus_url=dict(type="str", required=True),
         namespace=dict(type="str", required=True),
+        metric=dict(type="str", default="istio_requests_total",
+                    choices=["istio_requests_total", "istio_tcp_connections_opened_total"]),
         reporter=dict(type="str", default="destination"),
         window=dict(type="str", default="10m"),
         min_requests=dict(type="float", default=1),

@@ -1,5 +1,6 @@
 """mtls_check against a real Prometheus (built from its Go module by lab.prometheus) scraping a fixture exporter
-that serves istio_requests_total the way ztunnel and waypoints label it."""
+that serves istio_requests_total the way Solo's L7 ztunnel and waypoints label it, and, for an upstream mesh, only
+the L4 istio_tcp_connections_opened_total that upstream ztunnel exports."""
 
 import json
 from pathlib import Path
@@ -24,6 +25,8 @@ def series(namespace, source_ns, source, principal, policy="mutual_tls", reporte
 
 
 GATEWAY = "spiffe://cluster1.local/ns/gloo-system/sa/gloo-proxy-http"
+KGATEWAY = "spiffe://cluster1.local/ns/gloo-system/sa/http"
+TCP = "istio_tcp_connections_opened_total"
 FIXTURE = [
     (series("bookinfo", "gloo-system", "gloo-proxy-http", GATEWAY), 5),
     # a source-side report of plaintext is not what the default reporter=destination checks
@@ -31,6 +34,9 @@ FIXTURE = [
     (series("legacy", "gloo-system", "gloo-proxy-http", GATEWAY), 5),
     (series("legacy", "default", "curl-client", "unknown", "none"), 2),
     (series("quiet", "gloo-system", "gloo-proxy-http", GATEWAY), 0),
+    # upstream ztunnel: L4 only, so this namespace has no istio_requests_total at all
+    (series("l4", "gloo-system", "http", KGATEWAY), 4, TCP),
+    (series("l4-legacy", "default", "curl-client", "unknown", "none"), 2, TCP),
 ]
 
 
@@ -115,3 +121,29 @@ def test_role_reports_the_mtls_proof(prometheus, lab, make_inventory, run_playbo
     assert "| default/curl-client | legacy/productpage-v1 | destination |" in legacy_md
     good_doc = json.loads((tmp_path / "r" / files[2]).read_text())
     assert good_doc["passed"] is True and good_doc["mtls"]["namespace"] == "bookinfo"
+
+
+def test_an_l4_only_mesh_is_proven_from_tcp_connections(prometheus, run_playbook, tmp_path):
+    out = run_check(run_playbook, tmp_path, prometheus_url=prometheus.url, mtls_namespace="l4", mtls_metric=TCP)
+    assert out["passed"] is True and out["unit"] == "connections" and out["requests"] > 0, out
+    assert out["query"].startswith("sum by (") and TCP + "{" in out["query"]
+    assert out["summary"].startswith("mTLS check passed for namespace l4:") and " connections in 1 series" in out["summary"]
+    bad = run_check(run_playbook, tmp_path, prometheus_url=prometheus.url, mtls_namespace="l4-legacy", mtls_metric=TCP)
+    assert bad["failed"] is True and "connection_security_policy=none" in bad["msg"]
+    # the L7 metric does not exist there: asking for it proves nothing, and says so
+    l7 = run_check(run_playbook, tmp_path, prometheus_url=prometheus.url, mtls_namespace="l4")
+    assert l7["failed"] is True and "only 0 requests recorded" in l7["msg"]
+
+
+@pytest.mark.parametrize("distribution,passed", [("upstream", True), ("solo", False)])
+def test_the_role_proves_mtls_from_what_the_distributions_ztunnel_exports(distribution, passed, prometheus, lab,
+                                                                        make_inventory, run_playbook, tmp_path,
+                                                                        cluster_names):
+    inv = make_inventory(cluster_names[:2], group_vars={"mesh_distribution": distribution})
+    res = run_playbook(VERIFY, inv, extra_vars={
+        "verify_mesh_info": False, "verify_in_mesh": False, "verify_ingress": False, "verify_failover": False,
+        "verify_prometheus_url": prometheus.url, "verify_reports_dir": str(tmp_path), "verify_mtls_namespace": "l4",
+        "verify_report_formats": ["json"]})
+    doc = json.loads(next(tmp_path.glob("verify-*.json")).read_text())
+    assert (res.rc == 0) is passed and doc["passed"] is passed, res
+    assert doc["mtls"]["metric"] == {"upstream": TCP, "solo": "istio_requests_total"}[distribution]

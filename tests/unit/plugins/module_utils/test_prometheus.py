@@ -33,6 +33,12 @@ def test_promql():
     assert prom.promql('we"ird', None, None).endswith('(istio_requests_total{destination_workload_namespace="we\\"ird"})')
 
 
+def test_promql_of_the_l4_metric_and_its_unit():
+    q = prom.promql("bookinfo", "destination", "10m", "istio_tcp_connections_opened_total")
+    assert "increase(istio_tcp_connections_opened_total{destination_workload_namespace=\"bookinfo\"," in q
+    assert "only 0 connections recorded" in prom.evaluate([], 1, "connections")["problems"][0]
+
+
 def test_evaluate_lists_offenders_with_reasons():
     result = [{"metric": GOOD, "value": [1, "120"]}, {"metric": PLAIN, "value": [1, "7.5"]},
               {"metric": dict(GOOD, destination_principal=""), "value": [1, "0"]}]
