@@ -359,7 +359,7 @@ PREFLIGHT_ERRORS = {
                             {"ambient_gateway_api_crds_path": "", "ambient_gateway_api_crds_url": "http://127.0.0.1:9/x.yaml"},
                             "ambient_gateway_api_crds_url=http://127.0.0.1:9/x.yaml: download failed"),
     "crd-version-not-pinned": ({"mesh_distribution": "upstream"}, {"ambient_gateway_api_version": "v1.3.0"},
-                               "holds Gateway API CRDs of version(s) v1.4.1, not ambient_gateway_api_version=v1.3.0"),
+                               "holds Gateway API CRDs of version(s) %s, not ambient_gateway_api_version=v1.3.0" % pins.GATEWAY_API),
     "bad-network": ({"mesh_distribution": "upstream", "mesh_network": "net work"}, {},
                     "ambient_network (mesh_network)='net work' for cluster1 is not a valid network name"),
     "no-helm": ({"mesh_distribution": "upstream"}, {"ambient_helm_binary": "/nonexistent/helm"},
@@ -506,7 +506,7 @@ def test_helm_repository_and_crd_url(chart_repo, make_inventory, run_playbook, k
     try:
         first = run_playbook(PLAYS / "site.yml", inventory, extra)
         assert first.rc == 0, first
-        assert "Gateway API CRDs | server-side apply and wait until Established: v1.4.1" in first.stdout
+        assert "Gateway API CRDs | server-side apply and wait until Established: " + pins.GATEWAY_API in first.stdout
         listed = releases("cluster1")
         assert {listed[RELEASES[c]]["chart"] for c in COMPONENTS} == {
             c + "-" + pins.ISTIO for c in COMPONENTS}

@@ -114,7 +114,7 @@ def test_kgateway(inventory, run_playbook, base_vars, helm, releases, get, clean
         first = run_playbook(PLAYS / "gateway.yml", inventory, extra)
         assert first.rc == 0, first
         listed = releases(INGRESS)
-        assert listed["kgateway-crds"]["chart"] == "kgateway-crds-v2.1.0" and listed["kgateway"]["chart"] == "kgateway-v2.1.0"
+        assert listed["kgateway-crds"]["chart"] == "kgateway-crds-v2.5.0" and listed["kgateway"]["chart"] == "kgateway-v2.5.0"
         got = json.loads(helm(INGRESS, "get", "values", "kgateway", "-n", "gloo-system", "-o", "json").stdout)
         assert got == {"controller": {"extraEnv": {"KGW_ENABLE_ISTIO_INTEGRATION": "true"}}}
         assert helm(INGRESS, "get", "values", "kgateway-crds", "-n", "gloo-system", "-o", "json").stdout.strip() == "null"
