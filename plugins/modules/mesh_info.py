@@ -19,8 +19,8 @@ description:
   - Components are found by their standard labels in any namespace (C(app=istiod), C(app.kubernetes.io/name=ztunnel),
     C(k8s-app=istio-cni-node)); the east-west gateway by its class (C(istio-east-west) upstream,
     C(istio-eastwest) Solo).
-  - Checks the cluster's health: every component present and ready (a DaemonSet that schedules no pod is not
-    ready), the east-west gateway Programmed, and a link to every cluster of O(expected_peers). Each problem
+  - Checks the cluster's health, that is every component present and ready (a DaemonSet that schedules no pod is
+    not ready), the east-west gateway Programmed, and a link to every cluster of O(expected_peers). Each problem
     names what is wrong and the fix.
   - Never returns Secret data.
 extends_documentation_fragment:
@@ -133,7 +133,9 @@ mesh:
       description: What is wrong with this cluster's mesh, each with its fix.
       type: list
       elements: str
-      sample: ["ztunnel is absent (no DaemonSet labelled app.kubernetes.io/name=ztunnel in any namespace): install it with the ambient role (chart ztunnel); ..."]
+      sample:
+        - "ztunnel is absent (no DaemonSet labelled app.kubernetes.io/name=ztunnel in any namespace): install it with
+          the ambient role (chart ztunnel)"
 """
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube

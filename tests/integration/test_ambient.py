@@ -404,8 +404,8 @@ def test_eastwest_address_timeout_names_the_service(make_inventory, run_playbook
         cleanup()
 
 
-def test_no_gateway_api_crds_on_openshift_fails_before_anything(make_inventory, run_playbook, base_vars, releases,
-                                                                 get, kubectl, cleanup):
+def test_no_gateway_api_crds_on_openshift_fails_before_anything(make_inventory, run_playbook, base_vars,
+                                                                releases, get, kubectl, cleanup):
     """OpenShift before 4.19 ships no Gateway API CRDs, and the role does not install them there by default."""
     inventory = make_inventory({"cluster1": {"mesh_distribution": "upstream", "mesh_platform": "openshift"}})
     cleanup()
@@ -435,8 +435,8 @@ CHART_CRD = "wasmplugins.extensions.istio.io"
 HELM_OWNER = {"app.kubernetes.io/managed-by": "Helm"}
 
 
-def test_istio_crds_without_helm_owner_are_refused_or_adopted(make_inventory, run_playbook, base_vars, releases, get,
-                                                               kubectl, cleanup):
+def test_istio_crds_without_helm_owner_are_refused_or_adopted(make_inventory, run_playbook, base_vars, releases,
+                                                              get, kubectl, cleanup):
     """A chart CRD applied without Helm (as istioctl would) and a foreign CRD of an Istio-like group: with
     ambient_adopt_crds=false preflight names the chart's CRD and both fixes, installing nothing; by default the
     release adopts only the chart's CRD, with a warning, and teardown keeps it."""

@@ -137,8 +137,8 @@ def test_an_l4_only_mesh_is_proven_from_tcp_connections(prometheus, run_playbook
 
 @pytest.mark.parametrize("distribution,passed", [("upstream", True), ("solo", False)])
 def test_the_role_proves_mtls_from_what_the_distributions_ztunnel_exports(distribution, passed, prometheus, lab,
-                                                                        make_inventory, run_playbook, tmp_path,
-                                                                        cluster_names):
+                                                                          make_inventory, run_playbook, tmp_path,
+                                                                          cluster_names):
     inv = make_inventory(cluster_names[:2], group_vars={"mesh_distribution": distribution})
     res = run_playbook(VERIFY, inv, extra_vars={
         "verify_mesh_info": False, "verify_in_mesh": False, "verify_ingress": False, "verify_failover": False,

@@ -222,7 +222,7 @@ def workload(kubectl, kind, name, namespace="istio-system"):
 
 
 def test_verify_fails_and_names_a_missing_ztunnel_and_a_cni_that_schedules_no_pod(mesh, lab, kubectl, run_playbook,
-                                                                                   tmp_path):
+                                                                                  tmp_path):
     ok, report = run_verify(run_playbook, mesh, tmp_path / "healthy")
     assert ok.rc == 0 and report["passed"] is True and report["problems"] == [], ok
     assert report["clusters"]["cluster2"]["healthy"] is True and report["clusters"]["cluster2"]["expected_peers"] == [
