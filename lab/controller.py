@@ -8,10 +8,11 @@ upstream distribution; this keeps only
   and the peers this cluster is linked to (an `istio-remote` Gateway for the peer's network, or an upstream
   remote secret for the peer);
 - Gloo Gateway / kgateway's controller: Gloo Gateways are accepted and HTTPRoutes get their status
-  (ResolvedRefs false when a Hostname backend is unknown), and Envoy is programmed through file-based xDS
-  (atomic rename): the first Gloo `http` Gateway becomes a listener on 127.0.0.1:8080, each Hostname backend an
-  EDS cluster with one locality per cluster, the ingress's own cluster at priority 0 and peers at priority 1,
-  present only while that cluster has Ready endpoints;
+  (ResolvedRefs false, as the real controllers say, when a Hostname backend is not a ServiceEntry host, a
+  Service backend is unknown, or one in another namespace has no ReferenceGrant), and Envoy is programmed
+  through file-based xDS (atomic rename): the first Gloo `http` Gateway becomes a listener on 127.0.0.1:8080,
+  each Hostname or Service backend an EDS cluster with one locality per cluster, the ingress's own cluster at
+  priority 0 and peers at priority 1, present only while that cluster has Ready endpoints;
 - the per-cluster productpage backends: small HTTP servers stand in for each cluster's copy of each global
   service (kwok runs no containers) and say which cluster answered.
 It proves the automation, not Istio's data plane.
@@ -38,6 +39,7 @@ GLOBAL_LABEL = "solo.io/service-scope"
 UPSTREAM_GLOBAL_LABEL = "istio.io/global"
 CLUSTER_HEADER = "x-ambientmesh-cluster"
 GW = "/apis/gateway.networking.k8s.io/v1"
+GW_BETA = "/apis/gateway.networking.k8s.io/v1beta1"  # ReferenceGrant
 ISTIO = "/apis/networking.istio.io/v1"
 
 
@@ -199,7 +201,39 @@ class Controller:
             self.written.pop((c, se_name), None)
 
     # ---- Gloo Gateway's share ----------------------------------------------------------------------------
-    def reconcile_routes(self, c, hosts):
+    def granted(self, c, route_ns, ref):
+        """Whether a ReferenceGrant in the Service's namespace lets HTTPRoutes of route_ns refer to it."""
+        for grant in self.apis[c].items("%s/namespaces/%s/referencegrants" % (GW_BETA, ref["namespace"])):
+            spec = grant.get("spec") or {}
+            if any(f.get("kind") == "HTTPRoute" and f.get("namespace") == route_ns for f in spec.get("from") or []) \
+                    and any(t.get("kind") == "Service" and t.get("name") in (None, ref["name"]) for t in spec.get("to") or []):
+                return True
+        return False
+
+    def unresolved(self, c, route, hosts, services):
+        """(reason, [refs]) of the backendRefs the gateway cannot resolve, as kgateway and Gloo do: a Hostname only
+        names a ServiceEntry host (Solo's *.mesh.internal; a plain Service FQDN is not one), a Service must exist
+        (here: a global one, the only kind with stand-in backends) and, in another namespace, be granted."""
+        ns = route["metadata"]["namespace"]
+        unknown, denied = [], []
+        for rule in route["spec"].get("rules") or []:
+            for b in rule.get("backendRefs") or []:
+                if b.get("kind") == "Hostname":
+                    if b["name"] not in hosts:
+                        unknown.append(b["name"])
+                elif b.get("kind", "Service") == "Service" and b.get("group", "") == "":
+                    ref = {"name": b["name"], "namespace": b.get("namespace") or ns}
+                    if (ref["namespace"], ref["name"]) not in services:
+                        unknown.append("%s/%s" % (ref["namespace"], ref["name"]))
+                    elif ref["namespace"] != ns and not self.granted(c, ns, ref):
+                        denied.append("%s/%s" % (ref["namespace"], ref["name"]))
+        if unknown:
+            return "BackendNotFound", "unknown backend(s): " + ", ".join(unknown)
+        if denied:
+            return "RefNotPermitted", "no ReferenceGrant for: " + ", ".join(denied)
+        return None, None
+
+    def reconcile_routes(self, c, hosts, services):
         """Accept Gloo Gateways, set HTTPRoute parent status; return [(route, gateway)] attached to Gloo Gateways."""
         api = self.apis[c]
         gloo = {}
@@ -216,11 +250,9 @@ class Controller:
                 if key not in gloo:
                     continue
                 attached.append((route, gloo[key]))
-                unknown = [b["name"] for rule in route["spec"].get("rules") or [] for b in rule.get("backendRefs") or []
-                           if b.get("kind") == "Hostname" and b["name"] not in hosts]
-                resolved = {"type": "ResolvedRefs", "status": "False" if unknown else "True",
-                            "reason": "BackendNotFound" if unknown else "ResolvedRefs",
-                            "message": ("unknown hostname(s): " + ", ".join(unknown)) if unknown else "all refs resolved",
+                reason, message = self.unresolved(c, route, hosts, services)
+                resolved = {"type": "ResolvedRefs", "status": "False" if reason else "True",
+                            "reason": reason or "ResolvedRefs", "message": message or "all refs resolved",
                             "observedGeneration": route["metadata"].get("generation", 1),
                             "lastTransitionTime": "2000-01-01T00:00:00Z"}
                 accepted = dict(resolved, type="Accepted", status="True", reason="Accepted", message="lab controller")
@@ -239,7 +271,10 @@ class Controller:
         vhost_routes, clusters, assignments = [], [], []
         for route, _gw in routes:
             for rule in route["spec"].get("rules") or []:
-                backends = [b for b in rule.get("backendRefs") or [] if b.get("kind") == "Hostname"]
+                # a Service backend is served by the stand-ins of its upstream global host
+                backends = [dict(b, name=b["name"] if b.get("kind") == "Hostname" else "%s.%s.svc.cluster.local" % (
+                    b["name"], b.get("namespace") or route["metadata"]["namespace"]))
+                    for b in rule.get("backendRefs") or [] if b.get("kind", "Service") in ("Hostname", "Service")]
                 if not backends:
                     continue
                 weighted = []
@@ -351,8 +386,8 @@ class Controller:
                 for key, info in local[p].items():
                     known.setdefault(key, info)
             self.reconcile_service_entries(c, known)
-            hosts = {info["host"] for info in known.values()}
-            routes = self.reconcile_routes(c, hosts)
+            hosts = {info["host"] for info in known.values() if info["solo"]}
+            routes = self.reconcile_routes(c, hosts, {key for key, info in known.items() if not info["solo"]})
             if routes and not ingress_done:
                 lds, cds, eds = self.envoy_config(c, routes, services_by_host, peers[c])
                 for c2, host in [(c2, h) for c2 in [c] + sorted(peers[c]) for h in services_by_host[c2]]:

@@ -20,6 +20,9 @@ GATEWAY_API = "gateway.networking.k8s.io/v1"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 # The seed's backend: a hostname from Istio's registry (a mesh.internal ServiceEntry host or a Service FQDN).
 HOSTNAME_BACKEND = {"kind": "Hostname", "group": "networking.istio.io"}
+REFERENCE_GRANT_API = "gateway.networking.k8s.io/v1beta1"
+# On the ReferenceGrants a route needs, naming it as <namespace>.<name>; they go when the route goes.
+GRANT_ROUTE_LABEL = "ambientmesh.multicluster/http-route"
 READY_CONDITIONS = ("Accepted", "ResolvedRefs")
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -71,11 +74,20 @@ def validate(params):
             problems.append("path is longer than 1024 characters")
         if not params.get("backends"):
             problems.append("backends is empty: give at least one {host, port}, e.g. "
-                            "{host: productpage.bookinfo.mesh.internal, port: 9080}")
+                            "{host: productpage.bookinfo.mesh.internal, port: 9080}, or {service, namespace, port}")
         for i, backend in enumerate(params.get("backends") or []):
-            if not _subdomain(backend.get("host")):
+            if bool(backend.get("host")) == bool(backend.get("service")):
+                problems.append("backends[%d] needs exactly one of host (a mesh hostname such as "
+                                "productpage.bookinfo.mesh.internal) and service (a Service name)" % i)
+            elif backend.get("host") and not _subdomain(backend["host"]):
                 problems.append("backends[%d].host=%r is not a valid hostname (lower-case DNS name such as "
                                 "productpage.bookinfo.mesh.internal)" % (i, backend.get("host")))
+            elif backend.get("service") and not DNS1123_LABEL.match(backend["service"]):
+                problems.append("backends[%d].service=%r is not a valid Service name" % (i, backend["service"]))
+            if backend.get("namespace") is not None and not backend.get("service"):
+                problems.append("backends[%d].namespace is only used with service" % i)
+            elif backend.get("namespace") is not None and not DNS1123_LABEL.match(backend["namespace"]):
+                problems.append("backends[%d].namespace=%r is not a valid namespace name" % (i, backend["namespace"]))
             if not 1 <= backend["port"] <= 65535:
                 problems.append("backends[%d].port=%s is out of range: use the Service port, 1-65535 "
                                 "(Bookinfo's productpage uses 9080)" % (i, backend["port"]))
@@ -107,11 +119,20 @@ def parent_refs(params):
     return refs
 
 
+def _service_namespace(backend, params):
+    return backend.get("namespace") or params["namespace"]
+
+
 def build_route(params):
     backends = []
     for backend in params["backends"]:
-        ref = {"name": backend["host"], "port": backend["port"]}
-        ref.update(HOSTNAME_BACKEND)
+        if backend.get("service"):
+            ref = {"name": backend["service"], "port": backend["port"]}
+            if _service_namespace(backend, params) != params["namespace"]:
+                ref["namespace"] = backend["namespace"]
+        else:
+            ref = {"name": backend["host"], "port": backend["port"]}
+            ref.update(HOSTNAME_BACKEND)
         if backend.get("weight") is not None:
             ref["weight"] = backend["weight"]
         backends.append(ref)
@@ -129,6 +150,45 @@ def build_route(params):
             "metadata": {"name": params["name"], "namespace": params["namespace"],
                          "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}},
             "spec": spec}
+
+
+def grant_label(params):
+    return "%s.%s" % (params["namespace"], params["name"])
+
+
+def build_grants(params):
+    """One ReferenceGrant per other namespace whose Services the route sends to: Gateway API refuses a
+    cross-namespace backendRef without one (ResolvedRefs=False, RefNotPermitted)."""
+    wanted = {}
+    for backend in params.get("backends") or []:
+        namespace = backend.get("service") and _service_namespace(backend, params)
+        if namespace and namespace != params["namespace"]:
+            wanted.setdefault(namespace, set()).add(backend["service"])
+    return [{"apiVersion": REFERENCE_GRANT_API, "kind": "ReferenceGrant",
+             "metadata": {"name": "%s-%s" % (params["namespace"], params["name"]), "namespace": namespace,
+                          "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, GRANT_ROUTE_LABEL: grant_label(params)}},
+             "spec": {"from": [{"group": GATEWAY_GROUP, "kind": "HTTPRoute", "namespace": params["namespace"]}],
+                      "to": [{"group": "", "kind": "Service", "name": name} for name in sorted(services)]}}
+            for namespace, services in sorted(wanted.items())]
+
+
+def reconcile_grants(kube, params, wanted):
+    """Apply the wanted ReferenceGrants and delete the route's others; returns (changed, [(before, after)])."""
+    changed, pairs = False, []
+    names = set((g["metadata"]["namespace"], g["metadata"]["name"]) for g in wanted)
+    for grant in wanted:
+        did, before, after = kube.apply(grant)
+        changed = changed or did
+        if did:
+            pairs.append((before, after))
+    for live in kube.list(REFERENCE_GRANT_API, "ReferenceGrant", None, "%s=%s" % (GRANT_ROUTE_LABEL, grant_label(params))):
+        meta = live["metadata"]
+        if (meta["namespace"], meta["name"]) not in names:
+            before = kube.delete(REFERENCE_GRANT_API, "ReferenceGrant", meta["name"], meta["namespace"])
+            if before is not None:
+                changed = True
+                pairs.append((before, None))
+    return changed, pairs
 
 
 def check_parents(kube, route, warn_only=False):
@@ -238,17 +298,27 @@ def reconcile(kube, params, check_mode, diff):
     name, namespace = params["name"], params["namespace"]
     if params["state"] == "absent":
         before = kube.delete(GATEWAY_API, "HTTPRoute", name, namespace)
-        result = {"changed": before is not None, "route": {}}
+        granted, grants = reconcile_grants(kube, params, [])
+        result = {"changed": before is not None or granted, "route": {}}
         if diff:
-            result["diff"] = {"before": view(before), "after": {}}
+            result["diff"] = [{"before": view(before), "after": {}}] + _grant_diffs(grants) if grants else \
+                {"before": view(before), "after": {}}
         return result
 
     route = build_route(params)
     check_parents(kube, route, check_mode and params.get("missing_parents_in_check_mode", "warn") == "warn")
+    granted, grants = reconcile_grants(kube, params, build_grants(params))
     changed, before, after = kube.apply(route)
     if params.get("wait") and not check_mode:
         after = wait_ready(kube, route, params["wait_timeout"])
-    result = {"changed": changed, "route": dict(view(after), status=after.get("status") or {})}
+    result = {"changed": changed or granted, "route": dict(view(after), status=after.get("status") or {}),
+              "reference_grants": ["%s/%s" % (g["metadata"]["namespace"], g["metadata"]["name"])
+                                   for g in build_grants(params)]}
     if diff:
-        result["diff"] = {"before": view(before), "after": view(after)}
+        result["diff"] = [{"before": view(before), "after": view(after)}] + _grant_diffs(grants) if grants else \
+            {"before": view(before), "after": view(after)}
     return result
+
+
+def _grant_diffs(pairs):
+    return [{"before_header": "ReferenceGrant", "before": view(b), "after": view(a)} for b, a in pairs]

@@ -13,9 +13,13 @@ short_description: Route a path on a Gateway to global hostnames of the mesh
 version_added: 0.1.0
 author: ambientmesh.multicluster maintainers (@ambientmesh)
 description:
-  - Ensures a Gateway API C(HTTPRoute) with one rule - a path match and one or more backends given by global
-    hostname, port and weight, referenced as C(kind=Hostname), C(group=networking.istio.io) (as Gloo Gateway and
-    Istio expect for C(*.mesh.internal) hosts).
+  - Ensures a Gateway API C(HTTPRoute) with one rule - a path match and one or more backends, each a global
+    hostname referenced as C(kind=Hostname), C(group=networking.istio.io) (as Gloo Gateway and kgateway expect for
+    Solo's C(*.mesh.internal) ServiceEntry hosts), or a Service (for upstream Istio, where the global name is the
+    Service's own and kgateway resolves no Hostname for it).
+  - A Service in another namespace than the route gets a C(ReferenceGrant) there that allows exactly this
+    route's namespace and those Services (Gateway API refuses the reference without one); it is pruned when no
+    longer needed and removed with the route.
   - Validates the input and checks that every parent Gateway exists before anything is applied.
   - Writes with server-side apply (field manager C(ambientmesh-multicluster)); the route is labelled
     C(app.kubernetes.io/managed-by=ambientmesh.multicluster).
@@ -77,9 +81,14 @@ options:
     elements: dict
     suboptions:
       host:
-        description: Global hostname, for example C(productpage.bookinfo.mesh.internal).
+        description: Global hostname, for example C(productpage.bookinfo.mesh.internal). Give this or O(backends[].service).
         type: str
-        required: true
+      service:
+        description: A Service name (upstream Istio's global Services keep their own name). Give this or O(backends[].host).
+        type: str
+      namespace:
+        description: Namespace of O(backends[].service); defaults to the route's.
+        type: str
       port:
         description: The Service port (not the container port), 1-65535.
         type: int
@@ -146,6 +155,15 @@ EXAMPLES = r"""
     timeouts:
       request: 15s
 
+- name: Upstream Istio with kgateway - the global Service itself, with the ReferenceGrant it needs in bookinfo
+  ambientmesh.multicluster.http_route:
+    name: productpage
+    namespace: gloo-system
+    parent_refs: [{name: http}]
+    path: /productpage
+    backends:
+      - {service: productpage, namespace: bookinfo, port: 9080}
+
 - name: Remove the route
   ambientmesh.multicluster.http_route:
     name: productpage
@@ -168,10 +186,17 @@ route:
         - matches: [{path: {type: PathPrefix, value: /productpage}}]
           backendRefs: [{name: productpage.bookinfo.mesh.internal, port: 9080, kind: Hostname, group: networking.istio.io}]
     status: {}
+reference_grants:
+  description: The ReferenceGrants the route needs, as C(namespace/name).
+  returned: with O(state=present)
+  type: list
+  elements: str
+  sample: [bookinfo/gloo-system-productpage]
 diff:
-  description: The route's metadata and spec before and after.
+  description:
+    - The route's metadata and spec before and after; a list with one entry more per ReferenceGrant changed.
   returned: in diff mode
-  type: dict
+  type: raw
 """
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
@@ -194,7 +219,9 @@ def main():
             path=dict(type="str", default="/"),
             path_type=dict(type="str", choices=["PathPrefix", "Exact", "RegularExpression"], default="PathPrefix"),
             backends=dict(type="list", elements="dict", options=dict(
-                host=dict(type="str", required=True),
+                host=dict(type="str"),
+                service=dict(type="str"),
+                namespace=dict(type="str"),
                 port=dict(type="int", required=True),
                 weight=dict(type="int"),
             )),

@@ -1,5 +1,6 @@
 """End to end on the local lab: site.yml (trust → ambient → link → apps → ingress → verify) against two clusters,
-real failover through the lab's Envoy, a no-op rerun, then teardown twice."""
+real failover through the lab's Envoy, a no-op rerun, then teardown twice; for the guide's Solo + Gloo Gateway,
+upstream Istio + kgateway, and Solo + kgateway."""
 
 import json
 import shutil
@@ -67,8 +68,18 @@ def _find(obj, key):
     return None
 
 
-def test_site_verify_rerun_teardown(lab2, inventory, playbook_for):
-    run_playbook = playbook_for(str(lab2.kubeconfig))
+# (distribution, gateway product): the guide's pair, then the others the collection supports
+PAIRS = [("solo", "gloo-gateway"), ("upstream", "kgateway"), ("solo", "kgateway")]
+
+
+@pytest.mark.parametrize("distribution,product", PAIRS, ids=["-".join(p) for p in PAIRS])
+def test_site_verify_rerun_teardown(distribution, product, lab2, inventory, playbook_for):
+    base = playbook_for(str(lab2.kubeconfig))
+    pair = {"mesh_distribution": distribution, "mesh_gateway_product": product}
+
+    def run_playbook(book, inv, check=False, timeout=900):
+        return base(book, inv, extra_vars=pair, check=check, timeout=timeout)
+
     kubectl = lab2.kubectl
     group_vars = yaml.safe_load((inventory / "group_vars" / "mesh.yml").read_text())
 
@@ -89,6 +100,16 @@ def test_site_verify_rerun_teardown(lab2, inventory, playbook_for):
     assert set(site.stats) == {"cluster1", "cluster2"}
 
     report = _drill(Path(group_vars["verify_reports_dir"]))
+    assert report["passed"] is True and report["problems"] == [], report["problems"]
+    assert {c: f["healthy"] for c, f in report["clusters"].items()} == {"cluster1": True, "cluster2": True}
+    assert {c: f["distribution"] for c, f in report["clusters"].items()} == dict.fromkeys(("cluster1", "cluster2"),
+                                                                                          distribution)
+    route = json.loads(kubectl("cluster1", "get", "httproute", "productpage", "-n", "gloo-system", "-o",
+                               "json").stdout)
+    backend = route["spec"]["rules"][0]["backendRefs"][0]
+    # upstream: kgateway resolves no Hostname for a Service's own name, so the route names the Service
+    assert (backend.get("kind"), backend["name"]) == (
+        ("Hostname", "productpage.bookinfo.mesh.internal") if distribution == "solo" else (None, "productpage"))
     drill = _find(report, "drill")
     assert drill, "no drill in the report"
     text = json.dumps(drill)
@@ -119,8 +140,10 @@ def test_site_verify_rerun_teardown(lab2, inventory, playbook_for):
         assert [g["metadata"]["name"] for g in gws] == []
         routes = kubectl(c, "get", "httproutes", "-A", "-o", "name").stdout.split()
         assert routes == []
-        svc = kubectl(c, "get", "services", "-A", "-l", "solo.io/service-scope", "-o", "name").stdout.split()
-        assert svc == []
+        for label in ("solo.io/service-scope", "istio.io/global"):
+            svc = kubectl(c, "get", "services", "-A", "-l", label, "-o", "name").stdout.split()
+            assert svc == [], (label, svc)
+        assert kubectl(c, "get", "referencegrants", "-A", "-o", "name").stdout.split() == []
     down2 = run_playbook(REPO / "playbooks" / "teardown.yml", inventory)
     assert down2.rc == 0, down2
     assert down2.changed == 0, down2.changed_tasks

@@ -136,6 +136,10 @@ ERRORS = {
                         "gateway_license_key (default mesh_solo_license) is empty but gateway_product=gloo-gateway"),
     "unknown-product": ({"gateway_product": "nginx"}, "value of gateway_product must be one of: gloo-gateway, kgateway, got: nginx"),
     "version-too-old": ({"gateway_version": "1.18.3"}, "gateway_version=1.18.3 is older than 1.19.0"),
+    "gloo-on-upstream": ({"mesh_distribution": "upstream"},
+                         "gateway_product=gloo-gateway cannot route to the global services of mesh_distribution=upstream: "
+                         "Gloo Gateway 1.x reaches other clusters only through Solo's *.mesh.internal ServiceEntry hosts "
+                         "(GG_AMBIENT_MULTINETWORK), which upstream Istio does not create; use kgateway for upstream"),
     "unreachable-chart-source": ({"gateway_chart_source": "http://127.0.0.1:9/gloo"},
                                  "gateway_chart_source=http://127.0.0.1:9/gloo (repo, version 1.20.0): cannot read chart gloo-ee"),
 }

@@ -123,7 +123,7 @@ def restart_istiod(lab, kubectl, cluster):
              accept=lambda p: p and p["pod"] != before)
 
 
-@pytest.mark.parametrize("resource", ["secrets", "configmaps"])
+@pytest.mark.parametrize("resource", ["secrets", "configmaps", "customresourcedefinitions"])
 def test_a_reader_lacking_what_istiod_needs_shows_not_synced(resource, mesh, lab, kubectl, run_playbook):
     role = json.loads(kubectl("cluster2", "get", "clusterrole", READER, "-o", "json").stdout)
     rules = []

@@ -60,3 +60,40 @@ def test_xds_written_by_atomic_rename_only_on_change(tmp_path):
     assert ctl.write_xds("eds", [{"a": 2}])
     assert (ctl.xds / "eds.yaml").stat().st_ino != first  # a new file moved in, not an in-place write
     assert not list(ctl.xds.glob(".*.tmp"))
+
+
+class GrantApi:
+    def __init__(self, grants):
+        self.grants = grants
+
+    def items(self, path, selector=None):
+        return [g for ns, g in self.grants if "/namespaces/%s/" % ns in path]
+
+
+def route_to(*refs):
+    return {"metadata": {"name": "productpage", "namespace": "gloo-system"},
+            "spec": {"rules": [{"backendRefs": list(refs)}]}}
+
+
+def test_backends_resolve_as_kgateway_resolves_them(tmp_path):
+    ctl = _controller(tmp_path)
+    grant = {"spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "gloo-system"}],
+                      "to": [{"group": "", "kind": "Service", "name": "productpage"}]}}
+    ctl.apis = {"c1": GrantApi([])}
+    hosts, services = {HOST}, {("bookinfo", "productpage")}
+    svc = {"name": "productpage", "namespace": "bookinfo", "port": 9080}
+    upstream_host = {"name": "productpage.bookinfo.svc.cluster.local", "port": 9080, "kind": "Hostname",
+                     "group": "networking.istio.io"}
+    assert ctl.unresolved("c1", ROUTE, hosts, services) == (None, None)
+    # kgateway aliases Hostname backends to ServiceEntry hosts only: a Service's own FQDN is not one
+    assert ctl.unresolved("c1", route_to(upstream_host), hosts, services) == (
+        "BackendNotFound", "unknown backend(s): productpage.bookinfo.svc.cluster.local")
+    assert ctl.unresolved("c1", route_to(svc), hosts, services) == (
+        "RefNotPermitted", "no ReferenceGrant for: bookinfo/productpage")
+    ctl.apis = {"c1": GrantApi([("bookinfo", grant)])}
+    assert ctl.unresolved("c1", route_to(svc), hosts, services) == (None, None)
+    assert ctl.unresolved("c1", route_to(dict(svc, name="ratings")), hosts, services)[0] == "BackendNotFound"
+    # a Service backend is served by the stand-ins of its global host
+    lds, cds, eds = ctl.envoy_config("c1", [(route_to(svc), {})],
+                                     {"c1": {"productpage.bookinfo.svc.cluster.local": {"ready": 1}}}, set())
+    assert cds[0]["name"] == "productpage.bookinfo.svc.cluster.local_9080" and eds[0]["endpoints"]

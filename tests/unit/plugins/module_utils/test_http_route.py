@@ -1,5 +1,6 @@
 import copy
 import itertools
+import re
 
 import pytest
 
@@ -49,32 +50,44 @@ class FakeKube:
     def __init__(self, gateways=(("gloo-system", "http"),), status_after=None):
         self.gateways = set(gateways)
         self.routes = {}
+        self.grants = {}
         self.writes = []
         self.status_after = status_after  # (gets, status): status appears after that many route reads
         self.route_gets = 0
 
+    def store(self, kind):
+        return self.grants if kind == "ReferenceGrant" else self.routes
+
     def get(self, api_version, kind, name, namespace=None):
         if kind == "Gateway":
             return {"metadata": {"name": name}} if (namespace, name) in self.gateways else None
+        if kind == "ReferenceGrant":
+            return copy.deepcopy(self.grants.get((namespace, name)))
         self.route_gets += 1
         route = copy.deepcopy(self.routes.get((namespace, name)))
         if route is not None and self.status_after and self.route_gets > self.status_after[0]:
             route["status"] = copy.deepcopy(self.status_after[1])
         return route
 
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        key, value = label_selector.split("=", 1)
+        return [copy.deepcopy(o) for (ns, _n), o in sorted(self.store(kind).items())
+                if (namespace is None or ns == namespace) and o["metadata"].get("labels", {}).get(key) == value]
+
     def apply(self, obj):
         key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
-        before = copy.deepcopy(self.routes.get(key))
+        store = self.store(obj["kind"])
+        before = copy.deepcopy(store.get(key))
         after = copy.deepcopy(obj)
         after["metadata"]["generation"] = (before or {}).get("metadata", {}).get("generation", 0) + (
             1 if before is None or before["spec"] != obj["spec"] else 0)
-        self.routes[key] = after
+        store[key] = after
         self.writes.append(("apply", obj))
         return before is None or clean(before) != clean(after), before, copy.deepcopy(after)
 
     def delete(self, api_version, kind, name, namespace=None):
         self.writes.append(("delete", name))
-        return self.routes.pop((namespace, name), None)
+        return self.store(kind).pop((namespace, name), None)
 
 
 def test_build_route_matches_the_seed():
@@ -236,3 +249,41 @@ def test_wait_skipped_in_check_mode():
     kube = FakeKube()
     result = hr.reconcile(kube, params(wait=True, wait_timeout=1), True, False)
     assert result["changed"] and kube.route_gets == 0
+
+
+def service_params(**over):
+    return params(backends=[{"service": "productpage", "namespace": "bookinfo", "port": 9080},
+                            {"service": "local", "port": 8080}], **over)
+
+
+def test_service_backends_and_the_reference_grant_a_cross_namespace_one_needs():
+    kube = FakeKube()
+    res = hr.reconcile(kube, service_params(), False, True)
+    assert res["changed"] and res["reference_grants"] == ["bookinfo/gloo-system-productpage"]
+    route = kube.routes[("gloo-system", "productpage")]
+    assert route["spec"]["rules"][0]["backendRefs"] == [{"name": "productpage", "namespace": "bookinfo", "port": 9080},
+                                                        {"name": "local", "port": 8080}]
+    grant = kube.grants[("bookinfo", "gloo-system-productpage")]
+    assert grant["spec"] == {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                                       "namespace": "gloo-system"}],
+                             "to": [{"group": "", "kind": "Service", "name": "productpage"}]}
+    assert [d.get("before_header") for d in res["diff"]] == [None, "ReferenceGrant"]
+    again = hr.reconcile(kube, service_params(), False, True)
+    assert not again["changed"] and isinstance(again["diff"], dict)
+    # the route moves to a same-namespace backend: the grant is pruned
+    moved = hr.reconcile(kube, params(backends=[{"service": "local", "port": 8080}]), False, False)
+    assert moved["changed"] and kube.grants == {} and moved["reference_grants"] == []
+    hr.reconcile(kube, service_params(), False, False)
+    gone = hr.reconcile(kube, params(state="absent"), False, False)
+    assert gone["changed"] and kube.grants == {} and kube.routes == {}
+
+
+@pytest.mark.parametrize("backend,words", [
+    ({"port": 80}, "backends[0] needs exactly one of host"),
+    ({"host": "a.b.mesh.internal", "service": "a", "port": 80}, "backends[0] needs exactly one of host"),
+    ({"service": "Bad_Name", "port": 80}, "backends[0].service='Bad_Name' is not a valid Service name"),
+    ({"host": "a.b.mesh.internal", "namespace": "x", "port": 80}, "backends[0].namespace is only used with service"),
+])
+def test_bad_backends_name_the_field(backend, words):
+    with pytest.raises(MeshError, match=re.escape(words)):
+        hr.validate(params(backends=[backend]))
