@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab import agent as lab_agent
 from lab import build as lab_build
 from lab import charts as lab_charts
 
@@ -123,8 +124,20 @@ def restart_istiod(lab, kubectl, cluster):
              accept=lambda p: p and p["pod"] != before)
 
 
+def new_istiod_processes(lab, cluster, before):
+    return [p for p in lab_agent.read_status(lab.dir).get(cluster, []) if p["pod"] != before]
+
+
+def clusterz_at(address, cluster):
+    with urllib.request.urlopen("http://%s:8080/debug/clusterz" % address, timeout=10) as r:
+        return {c["id"]: c["syncStatus"] for c in json.loads(r.read()) if c["id"] != cluster}
+
+
 @pytest.mark.parametrize("resource", ["secrets", "configmaps", "customresourcedefinitions"])
 def test_a_reader_lacking_what_istiod_needs_shows_not_synced(resource, mesh, lab, kubectl, run_playbook):
+    """Without secrets or configmaps the peer stays unsynced and istiod reports a timeout after 30 s; without
+    CRDs it is worse: istiod's per-peer controllers wait for the peer's CRD watcher, so istiod never gets Ready
+    and a rollout restart hangs. Either way the link role's reader repairs it."""
     role = json.loads(kubectl("cluster2", "get", "clusterrole", READER, "-o", "json").stdout)
     rules = []
     for rule in role["rules"]:
@@ -135,11 +148,23 @@ def test_a_reader_lacking_what_istiod_needs_shows_not_synced(resource, mesh, lab
     kubectl("cluster2", "patch", "clusterrole", READER, "--type=json",
             "-p", json.dumps([{"op": "replace", "path": "/rules", "value": rules}]))
     try:
-        restart_istiod(lab, kubectl, "cluster1")
-        # istiod gives a remote cluster 30s to sync before it reports a timeout
-        got = wait_for("cluster1's istiod reports cluster2 not synced without %s" % resource,
-                       lambda: clusterz(lab, "cluster1"), timeout=75, accept=lambda z: z.get("cluster2") == "timeout")
-        assert got["cluster3"] == "synced", got
+        if resource == "customresourcedefinitions":
+            before = (lab.istiod("cluster1") or {}).get("pod")
+            kubectl("cluster1", "rollout", "restart", "deployment/istiod", "-n", "istio-system")
+            new = wait_for("a new istiod process in cluster1", lambda: new_istiod_processes(lab, "cluster1", before),
+                           timeout=120)[-1]
+            got = wait_for("cluster1's new istiod reports cluster2 not synced",
+                           lambda: clusterz_at(new["address"], "cluster1"), timeout=60, accept=lambda z: "cluster2" in z)
+            assert got["cluster2"] != "synced", got
+            time.sleep(45)  # well past istiod's 30 s remote-cluster timeout
+            assert not any(p["ready"] for p in new_istiod_processes(lab, "cluster1", before)), \
+                "istiod got Ready although it cannot list cluster2's CRDs"
+        else:
+            restart_istiod(lab, kubectl, "cluster1")
+            # istiod gives a remote cluster 30s to sync before it reports a timeout
+            got = wait_for("cluster1's istiod reports cluster2 not synced without %s" % resource,
+                           lambda: clusterz(lab, "cluster1"), timeout=75, accept=lambda z: z.get("cluster2") == "timeout")
+            assert got["cluster3"] == "synced", got
     finally:
         # the link role repairs the reader, and istiod syncs again after a restart
         res = run_playbook(PLAYBOOKS / "link.yml", mesh["inventory"])

@@ -231,7 +231,7 @@ def test_drill_through_the_role_scales_restores_and_reports(app, kube, make_inve
     assert baseline["clusters"] == {c1: baseline["requests"]} and baseline["requests"] >= 18
     assert hold["clusters"] == {c2: hold["requests"]} and hold["requests"] >= 28
     assert drill["deployment"]["original_replicas"] == 1 and drill["timings"]["endpoints_gone_seconds"] > 0
-    assert sorted(doc["clusters"]) == [c1, c2] and doc["clusters"][c1]["versions"]["kubernetes"].startswith("v1.")
+    assert doc["clusters"] == {}  # mesh facts are off here: these clusters hold no mesh (see the mesh_info tests)
     ingress_check = doc["checks"]["ingress"][c1]
     assert ingress_check["passed"] and abs(ingress_check["overall"]["requests"] - 20) <= 2
     md = files[1].read_text()
@@ -525,3 +525,38 @@ def deployment_ready(kube, cluster):
     dep = kube(cluster).resources.get(api_version="apps/v1", kind="Deployment").get(
         name="istiod-gloo", namespace=MESH_NS).to_dict()
     return (dep.get("status") or {}).get("readyReplicas") == 1
+
+
+def test_the_role_follows_the_distribution_and_the_gateway_product(app, kube, kubectl, make_inventory, run_playbook,
+                                                                    tmp_path):
+    """upstream + kgateway with the defaults: the in-mesh probe asks for upstream's global name, and the ingress
+    address comes from the Service kgateway names after the Gateway (http), not Gloo's gloo-proxy-http."""
+    c1, c2 = app
+    inv = make_inventory([c1, c2], group_vars={"mesh_distribution": "upstream", "mesh_gateway_product": "kgateway"})
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "http", "namespace": "gloo-system"},
+           # a class the lab agent leaves alone, so the address below is the one the role reads
+           "spec": {"type": "LoadBalancer", "loadBalancerClass": "example.com/test", "ports": [{"port": 8080}]}}
+    kubectl(c1, "create", "namespace", "gloo-system", check=False)
+    kubectl(c1, "apply", "-f", "-", input=json.dumps(svc))
+    kubectl(c1, "patch", "service", "http", "-n", "gloo-system", "--subresource=status", "--type=merge",
+            "-p", json.dumps({"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}}))
+    existing = [c["name"] for p in json.loads(kubectl(c1, "get", "pods", "-n", NS, "-l", "app=ratings", "-o",
+                                                      "json").stdout)["items"]
+                for c in p["spec"].get("ephemeralContainers") or []]
+    try:
+        with StandInIngress(kube, [c1, c2]) as ingress:
+            res = run_playbook(PLAYBOOK, inv, extra_vars=dict(
+                role_vars(tmp_path, ingress.port), verify_failover=False, verify_ingress_address=""))
+        assert res.rc == 0, res
+        doc = json.loads(reports(tmp_path)[0].read_text())
+        assert doc["checks"]["ingress"][c1]["passed"] is True, doc["checks"]
+        # kwok runs no container, so the in-mesh probe cannot start; what it was asked to request is the point
+        probe = run_playbook(PLAYBOOK, inv, extra_vars=dict(
+            role_vars(tmp_path, 9), verify_in_mesh=True, verify_in_mesh_namespace=NS, verify_in_mesh_start_timeout=3,
+            verify_ingress=False, verify_failover=False))
+        assert probe.rc != 0, probe
+        pods = json.loads(kubectl(c1, "get", "pods", "-n", NS, "-l", "app=ratings", "-o", "json").stdout)["items"]
+        added = [c for p in pods for c in p["spec"].get("ephemeralContainers") or [] if c["name"] not in existing]
+        assert added and "http://productpage.bookinfo.svc.cluster.local:9080/productpage" in added[0]["command"][2]
+    finally:
+        kubectl(c1, "delete", "namespace", "gloo-system", "--wait=false", check=False)
