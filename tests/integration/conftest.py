@@ -53,9 +53,20 @@ class PlaybookResult:
     def failed(self):
         return sum(s["failed"] + s["unreachable"] for s in self.stats.values())
 
+    def failures(self):
+        """The failed tasks' headers and messages, wherever they are in a long output."""
+        lines, out = self.stdout.splitlines(), []
+        for i, line in enumerate(lines):
+            if line.startswith(("fatal:", "failed:")):
+                start = max(i - 1, 0)
+                while start > 0 and not lines[start].startswith("TASK ["):
+                    start -= 1
+                out += [lines[start]] + lines[i:i + 25] + ["..."]
+        return "\n".join(out)
+
     def __repr__(self):
-        return "PlaybookResult(rc=%s, stats=%s)\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
-            self.rc, self.stats, self.stdout[-6000:], self.stderr[-3000:])
+        return "PlaybookResult(rc=%s, stats=%s)\n--- failures ---\n%s\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
+            self.rc, self.stats, self.failures()[:6000], self.stdout[-4000:], self.stderr[-3000:])
 
 
 @pytest.fixture(scope="session")

@@ -82,18 +82,24 @@ def test_site_verify_rerun_teardown(distribution, product, lab2, inventory, play
 
     kubectl = lab2.kubectl
     group_vars = yaml.safe_load((inventory / "group_vars" / "mesh.yml").read_text())
+    # the guide's pair gets every check; the others (same playbooks, other table entries) the real run, the
+    # no-op rerun and teardown, to keep CI's time
+    full = (distribution, product) == PAIRS[0]
+    for old in Path(group_vars["verify_reports_dir"]).glob("*"):
+        old.unlink()
 
-    # A dry run on empty clusters says what would change, warns about what earlier steps would create, and
-    # leaves no trace: no namespace, no release, no CA on disk, no report.
-    dry = run_playbook(REPO / "site.yml", inventory, check=True, timeout=1800)
-    assert dry.rc == 0, dry
-    assert dry.changed > 0, dry
-    for c in ("cluster1", "cluster2"):
-        namespaces = kubectl(c, "get", "namespaces", "-o", "name").stdout.split()
-        assert not set(namespaces) & {"namespace/istio-system", "namespace/bookinfo", "namespace/gloo-system"}
-        assert kubectl(c, "get", "secrets", "-A", "-l", "owner=helm", "-o", "name").stdout.split() == []
-    assert not Path(group_vars["trust_root_dir"]).exists()
-    assert not Path(group_vars["verify_reports_dir"]).exists()
+    if full:
+        # A dry run on empty clusters says what would change, warns about what earlier steps would create, and
+        # leaves no trace: no namespace, no release, no CA on disk, no report.
+        dry = run_playbook(REPO / "site.yml", inventory, check=True, timeout=1800)
+        assert dry.rc == 0, dry
+        assert dry.changed > 0, dry
+        for c in ("cluster1", "cluster2"):
+            namespaces = kubectl(c, "get", "namespaces", "-o", "name").stdout.split()
+            assert not set(namespaces) & {"namespace/istio-system", "namespace/bookinfo", "namespace/gloo-system"}
+            assert kubectl(c, "get", "secrets", "-A", "-l", "owner=helm", "-o", "name").stdout.split() == []
+        assert not Path(group_vars["trust_root_dir"]).exists()
+        assert not Path(group_vars["verify_reports_dir"]).exists()
 
     site = run_playbook(REPO / "site.yml", inventory, timeout=1800)
     assert site.rc == 0, site
@@ -126,9 +132,10 @@ def test_site_verify_rerun_teardown(distribution, product, lab2, inventory, play
     again = run_playbook(REPO / "site.yml", inventory, timeout=1800)
     assert again.rc == 0, again
     assert again.changed == 0, again.changed_tasks
-    converged = run_playbook(REPO / "site.yml", inventory, check=True, timeout=1800)
-    assert converged.rc == 0, converged
-    assert converged.changed == 0, converged.changed_tasks
+    if full:
+        converged = run_playbook(REPO / "site.yml", inventory, check=True, timeout=1800)
+        assert converged.rc == 0, converged
+        assert converged.changed == 0, converged.changed_tasks
 
     down = run_playbook(REPO / "playbooks" / "teardown.yml", inventory)
     assert down.rc == 0, down
@@ -144,6 +151,7 @@ def test_site_verify_rerun_teardown(distribution, product, lab2, inventory, play
             svc = kubectl(c, "get", "services", "-A", "-l", label, "-o", "name").stdout.split()
             assert svc == [], (label, svc)
         assert kubectl(c, "get", "referencegrants", "-A", "-o", "name").stdout.split() == []
-    down2 = run_playbook(REPO / "playbooks" / "teardown.yml", inventory)
-    assert down2.rc == 0, down2
-    assert down2.changed == 0, down2.changed_tasks
+    if full:
+        down2 = run_playbook(REPO / "playbooks" / "teardown.yml", inventory)
+        assert down2.rc == 0, down2
+        assert down2.changed == 0, down2.changed_tasks
