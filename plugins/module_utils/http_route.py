@@ -172,11 +172,21 @@ def build_grants(params):
             for namespace, services in sorted(wanted.items())]
 
 
-def reconcile_grants(kube, params, wanted):
-    """Apply the wanted ReferenceGrants and delete the route's others; returns (changed, [(before, after)])."""
+def reconcile_grants(kube, params, wanted, check_mode=False):
+    """Apply the wanted ReferenceGrants and delete the route's others; returns (changed, [(before, after)]).
+
+    In check mode a grant whose namespace does not exist yet (a dry run of a whole play) is reported as a
+    change with a warning instead of failing the dry run."""
     changed, pairs = False, []
     names = set((g["metadata"]["namespace"], g["metadata"]["name"]) for g in wanted)
     for grant in wanted:
+        namespace = grant["metadata"]["namespace"]
+        if check_mode and kube.get("v1", "Namespace", namespace) is None:
+            kube.warn("check mode: namespace %s does not exist yet, so ReferenceGrant %s/%s was not dry-run"
+                      % (namespace, namespace, grant["metadata"]["name"]))
+            changed = True
+            pairs.append((None, grant))
+            continue
         did, before, after = kube.apply(grant)
         changed = changed or did
         if did:
@@ -307,7 +317,7 @@ def reconcile(kube, params, check_mode, diff):
 
     route = build_route(params)
     check_parents(kube, route, check_mode and params.get("missing_parents_in_check_mode", "warn") == "warn")
-    granted, grants = reconcile_grants(kube, params, build_grants(params))
+    granted, grants = reconcile_grants(kube, params, build_grants(params), check_mode)
     changed, before, after = kube.apply(route)
     if params.get("wait") and not check_mode:
         after = wait_ready(kube, route, params["wait_timeout"])

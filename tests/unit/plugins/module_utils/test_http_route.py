@@ -51,6 +51,8 @@ class FakeKube:
         self.gateways = set(gateways)
         self.routes = {}
         self.grants = {}
+        self.missing_namespaces = set()
+        self.warnings = []
         self.writes = []
         self.status_after = status_after  # (gets, status): status appears after that many route reads
         self.route_gets = 0
@@ -59,6 +61,8 @@ class FakeKube:
         return self.grants if kind == "ReferenceGrant" else self.routes
 
     def get(self, api_version, kind, name, namespace=None):
+        if kind == "Namespace":
+            return None if name in self.missing_namespaces else {"metadata": {"name": name}}
         if kind == "Gateway":
             return {"metadata": {"name": name}} if (namespace, name) in self.gateways else None
         if kind == "ReferenceGrant":
@@ -68,6 +72,9 @@ class FakeKube:
         if route is not None and self.status_after and self.route_gets > self.status_after[0]:
             route["status"] = copy.deepcopy(self.status_after[1])
         return route
+
+    def warn(self, msg):
+        self.warnings.append(msg)
 
     def list(self, api_version, kind, namespace=None, label_selector=None):
         key, value = label_selector.split("=", 1)
@@ -287,3 +294,12 @@ def test_service_backends_and_the_reference_grant_a_cross_namespace_one_needs():
 def test_bad_backends_name_the_field(backend, words):
     with pytest.raises(MeshError, match=re.escape(words)):
         hr.validate(params(backends=[backend]))
+
+
+def test_check_mode_before_the_backend_namespace_exists_warns_and_reports_the_grant():
+    kube = FakeKube()
+    kube.missing_namespaces.add("bookinfo")
+    res = hr.reconcile(kube, service_params(), True, False)
+    assert res["changed"] and kube.grants == {}
+    assert kube.warnings == ["check mode: namespace bookinfo does not exist yet, so ReferenceGrant "
+                             "bookinfo/gloo-system-productpage was not dry-run"]
