@@ -9,7 +9,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import contextlib
 import datetime
+import fcntl
 import os
 import tempfile
 
@@ -102,21 +104,47 @@ def _option_mismatch(cert, params):
     return out
 
 
+@contextlib.contextmanager
+def root_lock(cert_path, check_mode):
+    """Hold an exclusive lock beside cert_path while the root is read and written, so that two runs started
+    together make one root: the second waits, then finds and keeps the first one's. A dry run takes no lock
+    (it writes nothing, and creates no folder)."""
+    if check_mode or not cert_path:
+        yield
+        return
+    directory = os.path.dirname(cert_path) or "."
+    try:
+        os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
+        fd = os.open(os.path.join(directory, ".%s.lock" % os.path.basename(cert_path)), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise MeshError("cert_path=%s: cannot lock its folder (%s)" % (cert_path, e.strerror))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def ensure_root(params, check_mode, diff, now=None):
-    """Generate, import or keep the root at cert_path/key_path (or only validate given content)."""
+    """Generate, import or keep the root at cert_path/key_path (or only validate given content). The input is
+    checked before anything on disk is touched; reading and writing the files happen under root_lock."""
     pki.require_cryptography()
     now = now or pki.utcnow()
-    cert_path, key_path = params["cert_path"], params["key_path"]
-    regenerate = params["regenerate"]
     if params["valid_days"] < 1:
         raise MeshError("valid_days=%d: give a positive number of days" % params["valid_days"])
     pki.build_name(params["subject"])
     wanted = None
     if params["cert_content"] or params["key_content"]:
         wanted = load_root(params["cert_content"], params["key_content"], "cert_content", "key_content", now)
-        if not cert_path:
+        if not params["cert_path"]:
             return root_result(False, "validated", wanted[0], None, None, diff, wanted[0])
+    with root_lock(params["cert_path"], check_mode):
+        return _ensure_root(params, check_mode, diff, now, wanted)
 
+
+def _ensure_root(params, check_mode, diff, now, wanted):
+    cert_path, key_path = params["cert_path"], params["key_path"]
+    regenerate = params["regenerate"]
     cert, key, problem = _existing_root(cert_path, key_path, now)
     if problem:
         if regenerate != "always":
@@ -188,7 +216,10 @@ def root_from_params(params, check_mode, now):
         return load_root(params["root_cert_content"], params["root_key_content"], "root_cert_content",
                          "root_key_content", now)
     cert_path, key_path = params["root_cert_path"], params["root_key_path"]
-    cert_data, key_data = read_file(cert_path, "root_cert_path"), read_file(key_path, "root_key_path")
+    # under the root's lock when its folder exists: never a key and a certificate from two different writes
+    locked = os.path.isdir(os.path.dirname(cert_path) or ".") and not check_mode
+    with root_lock(cert_path, not locked):
+        cert_data, key_data = read_file(cert_path, "root_cert_path"), read_file(key_path, "root_key_path")
     if cert_data is None and key_data is None and check_mode:
         return None
     for data, field, path in ((cert_data, "root_cert_path", cert_path), (key_data, "root_key_path", key_path)):

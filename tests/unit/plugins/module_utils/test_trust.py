@@ -404,3 +404,39 @@ def test_half_given_content_names_the_missing_half(tmp_path, root_files):
     params = ca_params(root_files, root_cert_path=None, root_key_path=None, root_cert_content="", root_key_content=key)
     with pytest.raises(MeshError, match="root_cert_content: no PEM certificate"):
         trust.reconcile_cacerts(FakeKube(), params, False, False, NOW)
+
+
+def _race(params, barrier, results):
+    import time
+    slow = pki.generate_key
+
+    def generate(*a, **kw):  # every racer is past its existence check before the first one writes
+        time.sleep(0.3)
+        return slow(*a, **kw)
+    pki.generate_key = generate
+    barrier.wait()
+    try:
+        out = trust.ensure_root(params, False, False, NOW)
+        results.put((out["action"], out["root"]["sha256"]))
+    except MeshError as e:
+        results.put(("error", e.msg))
+
+
+def test_runs_started_together_make_one_root(tmp_path):
+    """Two (here five) first runs at once: one generates, the others wait for it and keep its root."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    params = root_params(tmp_path)
+    barrier, results = ctx.Barrier(5), ctx.Queue()
+    procs = [ctx.Process(target=_race, args=(params, barrier, results)) for _ in range(5)]
+    for p in procs:
+        p.start()
+    got = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(10)
+    assert sorted(a for a, _ in got) == ["generated", "kept", "kept", "kept", "kept"], got
+    assert len(set(h for _, h in got)) == 1
+    on_disk = pki.fingerprint(trust.load_root(open(params["cert_path"]).read(), open(params["key_path"]).read(),
+                                              "c", "k", NOW)[0])
+    assert on_disk == got[0][1]
