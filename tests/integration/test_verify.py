@@ -528,7 +528,7 @@ def deployment_ready(kube, cluster):
 
 
 def test_the_role_follows_the_distribution_and_the_gateway_product(app, kube, kubectl, make_inventory, run_playbook,
-                                                                    tmp_path):
+                                                                   tmp_path):
     """upstream + kgateway with the defaults: the in-mesh probe asks for upstream's global name, and the ingress
     address comes from the Service kgateway names after the Gateway (http), not Gloo's gloo-proxy-http."""
     c1, c2 = app
@@ -540,9 +540,8 @@ def test_the_role_follows_the_distribution_and_the_gateway_product(app, kube, ku
     kubectl(c1, "apply", "-f", "-", input=json.dumps(svc))
     kubectl(c1, "patch", "service", "http", "-n", "gloo-system", "--subresource=status", "--type=merge",
             "-p", json.dumps({"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}}))
-    existing = [c["name"] for p in json.loads(kubectl(c1, "get", "pods", "-n", NS, "-l", "app=ratings", "-o",
-                                                      "json").stdout)["items"]
-                for c in p["spec"].get("ephemeralContainers") or []]
+    ratings = json.loads(kubectl(c1, "get", "pods", "-n", NS, "-l", "app=ratings", "-o", "json").stdout)["items"]
+    existing = [c["name"] for p in ratings for c in p["spec"].get("ephemeralContainers") or []]
     try:
         with StandInIngress(kube, [c1, c2]) as ingress:
             res = run_playbook(PLAYBOOK, inv, extra_vars=dict(

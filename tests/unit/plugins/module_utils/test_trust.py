@@ -429,14 +429,14 @@ def test_runs_started_together_make_one_root(tmp_path):
     ctx = multiprocessing.get_context("fork")
     params = root_params(tmp_path)
     barrier, results = ctx.Barrier(5), ctx.Queue()
-    procs = [ctx.Process(target=_race, args=(params, barrier, results)) for _ in range(5)]
+    procs = [ctx.Process(target=_race, args=(params, barrier, results)) for _i in range(5)]
     for p in procs:
         p.start()
-    got = [results.get(timeout=60) for _ in procs]
+    got = [results.get(timeout=60) for _p in procs]
     for p in procs:
         p.join(10)
-    assert sorted(a for a, _ in got) == ["generated", "kept", "kept", "kept", "kept"], got
-    assert len(set(h for _, h in got)) == 1
+    assert sorted(action for action, _sha in got) == ["generated", "kept", "kept", "kept", "kept"], got
+    assert len(set(sha for _action, sha in got)) == 1
     on_disk = pki.fingerprint(trust.load_root(open(params["cert_path"]).read(), open(params["key_path"]).read(),
                                               "c", "k", NOW)[0])
     assert on_disk == got[0][1]
