@@ -317,13 +317,14 @@ def reconcile(kube, params, check_mode, diff):
 
     route = build_route(params)
     check_parents(kube, route, check_mode and params.get("missing_parents_in_check_mode", "warn") == "warn")
-    granted, grants = reconcile_grants(kube, params, build_grants(params), check_mode)
+    wanted_grants = build_grants(params)
+    granted, grants = reconcile_grants(kube, params, wanted_grants, check_mode)
     changed, before, after = kube.apply(route)
     if params.get("wait") and not check_mode:
         after = wait_ready(kube, route, params["wait_timeout"])
     result = {"changed": changed or granted, "route": dict(view(after), status=after.get("status") or {}),
               "reference_grants": ["%s/%s" % (g["metadata"]["namespace"], g["metadata"]["name"])
-                                   for g in build_grants(params)]}
+                                   for g in wanted_grants]}
     if diff:
         result["diff"] = [{"before": view(before), "after": view(after)}] + _grant_diffs(grants) if grants else \
             {"before": view(before), "after": view(after)}
