@@ -61,10 +61,11 @@ def build_prometheus(force=False):
 class FixtureExporter:
     """Serves /metrics with counters that grow on every scrape, so `increase()` sees traffic.
 
-    series: list of (labels dict, increment per scrape)."""
+    series: list of (labels dict, increment per scrape[, metric name, istio_requests_total when left out])."""
 
     def __init__(self, series):
-        self.series = [(dict(labels), step) for labels, step in series]
+        self.series = [(dict(entry[0]), entry[1], entry[2] if len(entry) > 2 else "istio_requests_total")
+                       for entry in series]
         self.values = [0.0] * len(self.series)
         self.scrapes = 0
         self.lock = threading.Lock()

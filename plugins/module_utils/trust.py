@@ -106,16 +106,17 @@ def _option_mismatch(cert, params):
 
 @contextlib.contextmanager
 def root_lock(cert_path, check_mode):
-    """Hold an exclusive lock beside cert_path while the root is read and written, so that two runs started
-    together make one root: the second waits, then finds and keeps the first one's. A dry run takes no lock
-    (it writes nothing, and creates no folder)."""
+    """Hold an exclusive lock on cert_path's folder while the root is read and written, so that two runs started
+    together make one root: the second waits, then finds and keeps the first one's. The lock is on the folder
+    itself (flock on a directory descriptor), so no lock file is left among the user's files. A dry run takes
+    no lock (it writes nothing, and creates no folder)."""
     if check_mode or not cert_path:
         yield
         return
     directory = os.path.dirname(cert_path) or "."
     try:
         os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
-        fd = os.open(os.path.join(directory, ".%s.lock" % os.path.basename(cert_path)), os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(directory, os.O_RDONLY)
     except OSError as e:
         raise MeshError("cert_path=%s: cannot lock its folder (%s)" % (cert_path, e.strerror))
     try:
