@@ -27,6 +27,7 @@ from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare i
     clean, project, redact_secret, subset_differs)
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import remote_secret
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import NETWORK
 
 PEER_LABEL = "ambientmesh.multicluster/link-peer"
 NETWORK_LABEL = "topology.istio.io/network"
@@ -47,8 +48,6 @@ REMOTE_LISTENERS = [
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-# The network becomes a label value and part of the Gateway name: lowercase, at most 63 characters.
-NETWORK = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
 
 
 # ---- input ---------------------------------------------------------------------------------------------------

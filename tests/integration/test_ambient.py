@@ -361,7 +361,7 @@ PREFLIGHT_ERRORS = {
     "crd-version-not-pinned": ({"mesh_distribution": "upstream"}, {"ambient_gateway_api_version": "v1.3.0"},
                                "holds Gateway API CRDs of version(s) %s, not ambient_gateway_api_version=v1.3.0" % pins.GATEWAY_API),
     "bad-network": ({"mesh_distribution": "upstream", "mesh_network": "net work"}, {},
-                    "ambient_network (mesh_network)='net work' for cluster1 is not a valid network name"),
+                    "cluster1: mesh_network='net work' is not a valid network name"),
     "no-helm": ({"mesh_distribution": "upstream"}, {"ambient_helm_binary": "/nonexistent/helm"},
                 "ambient_helm_binary=/nonexistent/helm cannot run"),
 }

@@ -1,0 +1,50 @@
+# -*- coding: utf-8 -*-
+# Copyright: ambientmesh.multicluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Check every inventory host's cluster identity together, on the controller, before any step writes."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+import yaml
+
+from ansible.plugins.action import ActionBase
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import resolve
+
+# The host variables the identity is made of; nothing else of a host is read.
+IDENTITY_VARS = ("kube_context", "kubeconfig_path", "mesh_cluster_name", "mesh_network", "mesh_trust_domain")
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _VALID_ARGS = frozenset(("hosts",))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        task_vars = task_vars or {}
+        dummy, args = self.validate_argument_spec(argument_spec={"hosts": {"type": "list", "elements": "str"}})
+        hostvars = task_vars.get("hostvars", {})
+        names = args.get("hosts")
+        if names is None:
+            names = task_vars.get("ansible_play_hosts_all") or [task_vars.get("inventory_hostname")]
+        unknown = [h for h in names if h not in hostvars]
+        if unknown:
+            result.update(failed=True, msg="hosts: %s %s not in the inventory" % (
+                ", ".join(unknown), "is" if len(unknown) == 1 else "are"))
+            return result
+        hosts = {}
+        for name in names:
+            hv = hostvars[name]  # templated on read
+            hosts[name] = dict((var, hv.get(var)) for var in IDENTITY_VARS)
+        try:
+            clusters = resolve(hosts, os.environ, os.path.expanduser("~"), yaml.safe_load)
+        except MeshError as e:
+            result.update(failed=True, msg=e.msg, problems=e.details.get("problems", []))
+            return result
+        result.update(changed=False, clusters=clusters)
+        return result

@@ -1,0 +1,172 @@
+# -*- coding: utf-8 -*-
+# Copyright: ambientmesh.multicluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Each inventory host's cluster identity, resolved and checked across the whole inventory before any write.
+
+One rule per field (the names below); the preflight (action plugin mesh_preflight) applies them to every host
+together, because what makes an inventory wrong is often between hosts: two hosts on one API server, two
+clusters with one network, a host without a context that silently goes to the kubeconfig's current one."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+
+# Istio's cluster name becomes a label value and part of object names: a DNS-1123 label.
+CLUSTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# The network becomes a label value and part of the peer Gateway's name: lowercase, at most 63 characters.
+NETWORK = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
+# A SPIFFE trust domain: lowercase letters, digits, '.', '-', '_' (spec: no upper case, no port).
+TRUST_DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9._]{0,253}[a-z0-9])?$")
+DEFAULT_TRUST_DOMAIN = "cluster.local"
+
+# kubernetes.core reads these from the environment; with a host and a credential they override `context`.
+AUTH_ENV_CREDENTIALS = ("K8S_AUTH_API_KEY", "K8S_AUTH_CERT_FILE", "K8S_AUTH_USERNAME")
+
+
+def _text(value):
+    """None for undefined, empty or blank values: one meaning of 'missing'."""
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def kubeconfig_paths(kubeconfig_path, environ, home):
+    """The kubeconfig files a task of this host reads, in kubernetes.core's order: the kubeconfig option
+    (kubeconfig_path), K8S_AUTH_KUBECONFIG, KUBECONFIG (a path list), ~/.kube/config."""
+    for value, where in ((kubeconfig_path, "kubeconfig_path"), (environ.get("K8S_AUTH_KUBECONFIG"), "K8S_AUTH_KUBECONFIG"),
+                         (environ.get("KUBECONFIG"), "KUBECONFIG")):
+        value = _text(value)
+        if value:
+            return [os.path.expanduser(p) for p in value.split(os.pathsep) if p], where
+    return [os.path.join(home, ".kube", "config")], "~/.kube/config"
+
+
+def read_kubeconfig(paths, load_yaml):
+    """{'contexts': {name: cluster}, 'clusters': {name: server}, 'current': name} merged first-wins, as kubectl
+    merges a KUBECONFIG list; None when no file exists. Nothing else (credentials) is kept."""
+    contexts, clusters, current, found = {}, {}, None, False
+    for path in paths:
+        if not os.path.isfile(path):
+            continue
+        found = True
+        try:
+            with open(path) as f:
+                data = load_yaml(f) or {}
+        except Exception as e:  # unreadable or not YAML: the path is named, the content never
+            raise MeshError("kubeconfig %s cannot be read as a kubeconfig (%s): fix the file or point kubeconfig_path "
+                            "at another one" % (path, type(e).__name__))
+        for item in data.get("contexts") or []:
+            contexts.setdefault(item.get("name"), (item.get("context") or {}).get("cluster"))
+        for item in data.get("clusters") or []:
+            clusters.setdefault(item.get("name"), (item.get("cluster") or {}).get("server"))
+        current = current or data.get("current-context")
+    if not found:
+        return None
+    return {"contexts": contexts, "clusters": clusters, "current": current}
+
+
+def _server(url):
+    return (url or "").strip().rstrip("/").lower() or None
+
+
+def resolve(hosts, environ, home, load_yaml):
+    """Check every host's identity and return [{host, cluster_name, network, trust_domain, context, server}].
+
+    hosts: {inventory host: its variables (kube_context, kubeconfig_path, mesh_cluster_name, mesh_network,
+    mesh_trust_domain)}. Raises MeshError listing every problem found (each names the host, the variable and
+    the fix), so one run shows them all."""
+    problems, out = [], []
+    several = len(hosts) > 1
+    env_host = _text(environ.get("K8S_AUTH_HOST"))
+    env_credential = [k for k in AUTH_ENV_CREDENTIALS if _text(environ.get(k))]
+    configs = {}
+    for host in sorted(hosts):
+        hv = hosts[host]
+        context = _text(hv.get("kube_context"))
+        name = _text(hv.get("mesh_cluster_name")) or host
+        network = _text(hv.get("mesh_network"))
+        trust_domain = _text(hv.get("mesh_trust_domain")) or DEFAULT_TRUST_DOMAIN
+        item = {"host": host, "cluster_name": name, "network": network, "trust_domain": trust_domain,
+                "context": context, "server": None}
+        out.append(item)
+        if hv.get("kube_context") is not None and context is None:
+            problems.append("%s: kube_context is empty; set it to this cluster's context in the kubeconfig" % host)
+        elif context is None and several:
+            problems.append("%s: kube_context is not set; with %d clusters in the inventory every host must name its "
+                            "own context, or its tasks go to the kubeconfig's current context: set kube_context for %s"
+                            % (host, len(hosts), host))
+        if env_host and env_credential and context:
+            problems.append("%s: kube_context=%s was given but K8S_AUTH_HOST is set in the environment (with %s), which "
+                            "kubernetes.core lets override the context and would send this cluster's tasks to %s; "
+                            "remove the Kubernetes bearer-token credential (or unset K8S_AUTH_HOST) and give clusters "
+                            "through a kubeconfig and per-host contexts"
+                            % (host, context, ", ".join(env_credential), env_host))
+        if not CLUSTER_NAME.match(name):
+            problems.append("%s: mesh_cluster_name=%r (default: the inventory host name) is not a DNS-1123 label: set "
+                            "mesh_cluster_name for %s (lower case letters, digits, '-'; at most 63 characters)"
+                            % (host, name, host))
+        if network is None:
+            problems.append("%s: mesh_network is not set; give every cluster its own network name in the inventory "
+                            "(e.g. mesh_network: network-%s)" % (host, name))
+        elif not NETWORK.match(network):
+            problems.append("%s: mesh_network=%r is not a valid network name: use lower case letters, digits, '-' and "
+                            "'.', at most 63 characters (e.g. %r)" % (host, network, _suggest(network)))
+        if not TRUST_DOMAIN.match(trust_domain):
+            problems.append("%s: mesh_trust_domain=%r is not a SPIFFE trust domain: use lower case letters, digits, "
+                            "'.', '-', '_' (e.g. %r)" % (host, trust_domain, _suggest(trust_domain)))
+        if context is None and several:
+            continue  # already a problem; its server would be the current context's, a second report of it
+        paths, where = kubeconfig_paths(hv.get("kubeconfig_path"), environ, home)
+        key = tuple(paths)
+        if key not in configs:
+            configs[key] = read_kubeconfig(paths, load_yaml)
+        config = configs[key]
+        if config is None:
+            if context:
+                problems.append("%s: kube_context=%s but no kubeconfig exists at %s (from %s): set kubeconfig_path to "
+                                "the file that holds the contexts" % (host, context, ", ".join(paths), where))
+            continue
+        use = context or config["current"]
+        if context and context not in config["contexts"]:
+            problems.append("%s: kube_context=%s is not a context of %s (contexts there: %s): fix kube_context or "
+                            "kubeconfig_path" % (host, context, ", ".join(paths),
+                                                 ", ".join(sorted(c for c in config["contexts"] if c)) or "none"))
+            continue
+        item["server"] = _server(config["clusters"].get(config["contexts"].get(use)))
+    _across(out, problems)
+    if problems:
+        raise MeshError("the inventory has %d problem%s, nothing was changed:\n- %s"
+                        % (len(problems), "" if len(problems) == 1 else "s", "\n- ".join(problems)),
+                        problems=problems)
+    return out
+
+
+def _across(items, problems):
+    """What no single host can get wrong alone: unique API servers, cluster names and networks."""
+    checks = [
+        ("server", "reach the same API server %s",
+         "each inventory host must be a different cluster: fix kube_context (or kubeconfig_path) of one of them"),
+        ("cluster_name", "have the same cluster name %s",
+         "Istio tells clusters apart by name: set mesh_cluster_name for one of them"),
+        ("network", "have the same mesh_network %s",
+         "peer Gateways and remote secrets are named after the network: give each cluster its own mesh_network")]
+    for field, what, fix in checks:
+        seen = {}
+        for item in items:
+            value = item[field]
+            if value is None:
+                continue
+            if value in seen:
+                problems.append("%s and %s %s: %s" % (seen[value], item["host"], what % value, fix))
+            else:
+                seen[value] = item["host"]
+
+
+def _suggest(value):
+    return re.sub(r"[^-a-z0-9.]", "-", value.lower()).strip("-.")[:63] or "network1"

@@ -1,0 +1,91 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ambientmesh.multicluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: mesh_preflight
+short_description: Check every inventory host's cluster identity together, before anything is written
+version_added: 0.2.0
+author: ambientmesh.multicluster maintainers (@ambientmesh)
+description:
+  - Runs on the controller (an action plugin) and talks to no cluster. Every playbook of the collection runs it
+    first, once; run it first in your own playbooks that include the roles.
+  - Reads, for each host in O(hosts), C(kube_context), C(kubeconfig_path), C(mesh_cluster_name), C(mesh_network)
+    and C(mesh_trust_domain), and the kubeconfig files those name (contexts and server addresses only; no
+    credential is read into the result).
+  - Fails, listing every problem with the host, the variable and the fix, when a host of a several-cluster
+    inventory has no C(kube_context) (its tasks would go to the kubeconfig's current context), a context is
+    empty or not in the kubeconfig, two hosts reach the same API server, two hosts share a cluster name or a
+    network, a network, cluster name or trust domain is not valid, or C(K8S_AUTH_HOST) with a credential is set in
+    the environment (kubernetes.core lets it override every task's context; AWX's bearer-token credential sets it).
+  - One rule per field, the same the modules apply (see C(docs/bad-input.md)).
+extends_documentation_fragment:
+  - ambientmesh.multicluster.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads only; runs the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+  action_group:
+    support: none
+    membership: []
+options:
+  hosts:
+    description:
+      - The inventory hosts to check together, one per cluster.
+      - Defaults to the play's hosts (C(ansible_play_hosts_all)).
+    type: list
+    elements: str
+notes:
+  - Run it with C(run_once=true); it checks all O(hosts) in one go.
+"""
+
+EXAMPLES = r"""
+- name: Check the clusters of group mesh before any step
+  ambientmesh.multicluster.mesh_preflight:
+    hosts: "{{ groups['mesh'] }}"
+  run_once: true
+"""
+
+RETURN = r"""
+clusters:
+  description: Each host's resolved identity.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    host:
+      description: Inventory host.
+      type: str
+    cluster_name:
+      description: C(mesh_cluster_name), else the host's name.
+      type: str
+    network:
+      description: C(mesh_network).
+      type: str
+    trust_domain:
+      description: C(mesh_trust_domain), else C(cluster.local).
+      type: str
+    context:
+      description: C(kube_context), or null where a single-cluster inventory leaves it out.
+      type: str
+    server:
+      description: The API server the context points at, when the kubeconfig is on the controller.
+      type: str
+  sample:
+    - {host: cluster1, cluster_name: cluster1, network: network1, trust_domain: cluster.local,
+       context: cluster1, server: "https://cluster1.example:6443"}
+problems:
+  description: Every problem found, one message each (also joined in C(msg)).
+  returned: failure
+  type: list
+  elements: str
+"""

@@ -1,0 +1,84 @@
+"""The inventory preflight on real API servers: a bad inventory fails every step's playbook before its first
+write, naming the host, the variable and the fix; nothing on any cluster or on the controller's disk changes."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYS = REPO / "playbooks"
+
+
+def snapshot(kubectl, clusters):
+    """What any step would write first: namespaces, Helm releases, everything in istio-system, by version."""
+    out = {}
+    for c in clusters:
+        res = kubectl(c, "get", "namespaces,secrets,configmaps", "-A", "-o",
+                      "jsonpath={range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}="
+                      "{.metadata.resourceVersion}{'\\n'}{end}")
+        out[c] = sorted(line for line in res.stdout.splitlines() if "kube-root-ca.crt" not in line)
+    return out
+
+
+def edit(path, host=None, drop=(), **values):
+    """Change one host's variables (or the group's when host is None) in an inventory written by make_inventory."""
+    inv = yaml.safe_load(path.read_text())
+    target = inv["mesh"]["hosts"][host] if host else inv["mesh"]["vars"]
+    for key in drop:
+        target.pop(key, None)
+    target.update(values)
+    path.write_text(yaml.safe_dump(inv))
+    return path
+
+
+# case: (playbook, how the inventory is broken, environment, what the message must say)
+CASES = {
+    "no-context": ("trust.yml", dict(host="cluster2", drop=["kube_context"]), {},
+                   "cluster2: kube_context is not set; with 2 clusters in the inventory every host must name its own "
+                   "context"),
+    "empty-context": ("trust.yml", dict(host="cluster2", kube_context=""), {},
+                      "cluster2: kube_context is empty"),
+    "misspelt-context": ("trust.yml", dict(host="cluster2", kube_context="clsuter2"), {},
+                         "cluster2: kube_context=clsuter2 is not a context of"),
+    "same-cluster-twice": ("trust.yml", dict(host="cluster2", kube_context="cluster1"), {},
+                           "cluster1 and cluster2 reach the same API server https://127.0.0.1:"),
+    "uppercase-network": ("ambient.yml", dict(host="cluster2", mesh_network="Network2"), {},
+                          "cluster2: mesh_network='Network2' is not a valid network name"),
+    "underscore-network": ("trust.yml", dict(host="cluster2", mesh_network="net_2"), {},
+                           "cluster2: mesh_network='net_2' is not a valid network name"),
+    "shared-network": ("link.yml", dict(host="cluster2", mesh_network="network-cluster1"), {},
+                       "cluster1 and cluster2 have the same mesh_network network-cluster1"),
+    "awx-bearer-token": ("trust.yml", {}, {"K8S_AUTH_HOST": "https://127.0.0.1:1", "K8S_AUTH_API_KEY": "t0ken"},
+                         "cluster1: kube_context=cluster1 was given but K8S_AUTH_HOST is set in the environment"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_bad_inventory_changes_nothing_anywhere(case, make_inventory, run_playbook, kubectl, cluster_names,
+                                                  tmp_path):
+    book, broken, env, expected = CASES[case]
+    clusters = cluster_names[:2]
+    inventory = edit(make_inventory(clusters), **broken)
+    ca_dir = tmp_path / "ca"
+    before = snapshot(kubectl, clusters)
+    res = run_playbook(PLAYS / book, inventory, extra_vars={"trust_root_dir": str(ca_dir)}, env=env)
+    assert res.rc != 0, res
+    assert expected in res.stdout, res
+    assert "nothing was changed" in res.stdout
+    # the preflight is the first task: no other task ran, on any host
+    assert all(s["ok"] == 0 and s["changed"] == 0 for s in res.stats.values()), res.stats
+    assert not ca_dir.exists(), "the root CA was written before the inventory was checked"
+    assert snapshot(kubectl, clusters) == before
+    assert "t0ken" not in res.stdout + res.stderr
+
+
+def test_site_stops_at_the_first_preflight(make_inventory, run_playbook, kubectl, cluster_names, tmp_path):
+    """site.yml runs the steps' preflights in turn; the first one stops the whole run."""
+    clusters = cluster_names[:2]
+    inventory = edit(make_inventory(clusters), host="cluster1", mesh_network="net work")
+    before = snapshot(kubectl, clusters)
+    res = run_playbook(REPO / "site.yml", inventory, extra_vars={"trust_root_dir": str(tmp_path / "ca")})
+    assert res.rc != 0 and "cluster1: mesh_network='net work' is not a valid network name" in res.stdout, res
+    assert res.stdout.count("TASK [Preflight") == 1, res
+    assert snapshot(kubectl, clusters) == before

@@ -1,0 +1,111 @@
+"""The inventory preflight: one rule per identity field, checked across every host before any write."""
+
+import pytest
+import yaml
+
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import resolve
+
+KUBECONFIG = {
+    "current-context": "one",
+    "contexts": [{"name": n, "context": {"cluster": c, "user": "u"}}
+                 for n, c in (("one", "c1"), ("two", "c2"), ("alias-of-one", "c1"))],
+    "clusters": [{"name": "c1", "cluster": {"server": "https://10.0.0.1:6443/"}},
+                 {"name": "c2", "cluster": {"server": "https://10.0.0.2:6443"}}],
+    "users": [{"name": "u", "user": {"token": "sekrit-token"}}],
+}
+
+
+@pytest.fixture
+def kubeconfig(tmp_path):
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump(KUBECONFIG))
+    return str(path)
+
+
+def hosts(kubeconfig, **overrides):
+    out = {"cluster1": {"kube_context": "one", "mesh_network": "network1", "kubeconfig_path": kubeconfig},
+           "cluster2": {"kube_context": "two", "mesh_network": "network2", "kubeconfig_path": kubeconfig}}
+    for host, values in overrides.items():
+        out[host].update(values)
+    return out
+
+
+def problems(hosts_, environ=None, home="/nonexistent"):
+    with pytest.raises(MeshError) as exc:
+        resolve(hosts_, environ or {}, home, yaml.safe_load)
+    assert "nothing was changed" in exc.value.msg
+    return exc.value.details["problems"]
+
+
+def test_a_good_inventory_resolves_each_host_to_its_own_server(kubeconfig):
+    out = resolve(hosts(kubeconfig), {}, "/nonexistent", yaml.safe_load)
+    assert [(c["host"], c["cluster_name"], c["network"], c["trust_domain"], c["server"]) for c in out] == [
+        ("cluster1", "cluster1", "network1", "cluster.local", "https://10.0.0.1:6443"),
+        ("cluster2", "cluster2", "network2", "cluster.local", "https://10.0.0.2:6443")]
+    assert "sekrit" not in repr(out)
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_a_host_without_a_context_is_refused_when_there_are_several(kubeconfig, value):
+    found = problems(hosts(kubeconfig, cluster2={"kube_context": value}))
+    assert len(found) == 1 and found[0].startswith("cluster2: kube_context is"), found
+
+
+def test_a_single_cluster_may_use_the_current_context(kubeconfig):
+    one = {"cluster1": {"mesh_network": "network1", "kubeconfig_path": kubeconfig}}
+    assert resolve(one, {}, "/nonexistent", yaml.safe_load)[0]["server"] == "https://10.0.0.1:6443"
+
+
+def test_two_hosts_on_one_api_server_are_refused(kubeconfig):
+    found = problems(hosts(kubeconfig, cluster2={"kube_context": "alias-of-one"}))
+    assert found == ["cluster1 and cluster2 reach the same API server https://10.0.0.1:6443: each inventory host "
+                     "must be a different cluster: fix kube_context (or kubeconfig_path) of one of them"]
+
+
+def test_a_misspelt_context_names_the_ones_there_are(kubeconfig):
+    found = problems(hosts(kubeconfig, cluster2={"kube_context": "tow"}))
+    assert found == ["cluster2: kube_context=tow is not a context of %s (contexts there: alias-of-one, one, two): "
+                     "fix kube_context or kubeconfig_path" % kubeconfig]
+
+
+def test_a_missing_kubeconfig_is_named_with_where_it_came_from(tmp_path):
+    found = problems({"cluster1": {"kube_context": "one", "mesh_network": "n1"}},
+                     environ={"K8S_AUTH_KUBECONFIG": str(tmp_path / "nope")})
+    assert found == ["cluster1: kube_context=one but no kubeconfig exists at %s (from K8S_AUTH_KUBECONFIG): set "
+                     "kubeconfig_path to the file that holds the contexts" % (tmp_path / "nope")]
+
+
+@pytest.mark.parametrize("network", ["Network2", "net_2", "net work", "n" * 64, "-net"])
+def test_one_network_rule_for_every_step(kubeconfig, network):
+    found = problems(hosts(kubeconfig, cluster2={"mesh_network": network}))
+    assert len(found) == 1 and found[0].startswith("cluster2: mesh_network=%r is not a valid network name" % network)
+
+
+def test_networks_and_cluster_names_are_unique(kubeconfig):
+    found = problems(hosts(kubeconfig, cluster2={"mesh_network": "network1", "mesh_cluster_name": "cluster1"}))
+    assert found == [
+        "cluster1 and cluster2 have the same cluster name cluster1: Istio tells clusters apart by name: set "
+        "mesh_cluster_name for one of them",
+        "cluster1 and cluster2 have the same mesh_network network1: peer Gateways and remote secrets are named "
+        "after the network: give each cluster its own mesh_network"]
+
+
+def test_a_missing_network_and_a_bad_trust_domain_are_named(kubeconfig):
+    found = problems(hosts(kubeconfig, cluster1={"mesh_network": None, "mesh_trust_domain": "Corp.Example"}))
+    assert [p.split(":")[0] + ":" + p.split(":")[1].split("=")[0] for p in found] == [
+        "cluster1: mesh_network is not set; give every cluster its own network name in the inventory (e.g. "
+        "mesh_network", "cluster1: mesh_trust_domain"]
+
+
+def test_the_awx_bearer_token_credential_is_refused(kubeconfig):
+    env = {"K8S_AUTH_HOST": "https://10.0.0.9", "K8S_AUTH_API_KEY": "sekrit-token"}
+    found = problems(hosts(kubeconfig), environ=env)
+    assert len(found) == 2 and all("K8S_AUTH_HOST is set in the environment" in p for p in found)
+    assert not any("sekrit" in p for p in found)
+
+
+def test_every_problem_is_listed_in_one_run(kubeconfig):
+    found = problems(hosts(kubeconfig, cluster1={"kube_context": None, "mesh_network": "Bad"},
+                           cluster2={"mesh_cluster_name": "Cluster_2"}))
+    assert len(found) == 3, found
