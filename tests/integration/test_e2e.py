@@ -1,6 +1,7 @@
 """End to end on the local lab: site.yml (trust → ambient → link → apps → ingress → verify) against two clusters,
 real failover through the lab's Envoy, a no-op rerun, then teardown twice; for the guide's Solo + Gloo Gateway,
-upstream Istio + kgateway, and Solo + kgateway."""
+upstream Istio + kgateway, and Solo + kgateway. One pair runs as AWX runs it: jobs through ansible-runner on an
+AWX-style private data directory with the kubeconfig credential of docs/awx.md (tests/integration/awx_job.py)."""
 
 import json
 import shutil
@@ -11,6 +12,8 @@ import yaml
 
 from lab import charts as lab_charts
 from lab import cluster as lab_cluster
+
+from awx_job import PrivateDataDir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,6 +73,30 @@ def _find(obj, key):
 
 # (distribution, gateway product): the guide's pair, then the others the collection supports
 PAIRS = [("solo", "gloo-gateway"), ("upstream", "kgateway"), ("solo", "kgateway")]
+AWX_PAIR = ("upstream", "kgateway")  # runs its jobs through ansible-runner, as an AWX job template would
+
+
+def awx_data_dir(root, inventory, kubeconfig, extravars=None, envvars=None):
+    """An AWX job's private data directory for the e2e inventory: its hosts and group vars as AWX's inventory,
+    the kubeconfig as the credential of docs/awx.md (so no kubeconfig_path in the inventory)."""
+    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())
+    group_vars = yaml.safe_load((inventory / "group_vars" / "mesh.yml").read_text())
+    group_vars.pop("kubeconfig_path")
+    hosts["mesh"]["vars"] = group_vars
+    return PrivateDataDir(root, hosts, Path(kubeconfig).read_text(), extravars, envvars)
+
+
+def kubeconfig_secrets(kubeconfig):
+    """The credential values in a kubeconfig (tokens, client keys): none may show in any job output."""
+    users = yaml.safe_load(Path(kubeconfig).read_text()).get("users") or []
+    return [v for u in users for k, v in (u.get("user") or {}).items()
+            if k in ("token", "client-key-data", "password") and v]
+
+
+def assert_no_secret(job, kubeconfig):
+    text = job.text()
+    for secret in kubeconfig_secrets(kubeconfig) + ["PRIVATE " + "KEY", "lab-license-not-checked"]:
+        assert secret not in text, "a secret is in the job's artifacts (%s...)" % secret[:6]
 
 
 @pytest.mark.parametrize("distribution,product", PAIRS, ids=["-".join(p) for p in PAIRS])
@@ -101,9 +128,25 @@ def test_site_verify_rerun_teardown(distribution, product, lab2, inventory, play
         assert not Path(group_vars["trust_root_dir"]).exists()
         assert not Path(group_vars["verify_reports_dir"]).exists()
 
-    site = run_playbook(REPO / "site.yml", inventory, timeout=1800)
-    assert site.rc == 0, site
-    assert set(site.stats) == {"cluster1", "cluster2"}
+    awx = (distribution, product) == AWX_PAIR
+    if awx:
+        pdd = awx_data_dir(inventory.parent / "awx", inventory, lab2.kubeconfig, extravars=pair)
+        job = pdd.run("site.yml", "site")
+        assert (job.status, job.rc, job.failed_hosts) == ("successful", 0, []), job
+        assert set(job.stats["ok"]) == {"cluster1", "cluster2"} and job.changed > 0, job.stats
+        assert_no_secret(job, lab2.kubeconfig)
+        print("AWX site job: %.1f s, %d events, artifacts %d bytes" % (job.seconds, len(job.events), job.size()))
+        # the scheduled drill: verify.yml as a job of its own, its report kept as an artifact
+        drill_job = pdd.run("playbooks/verify.yml", "verify")
+        assert (drill_job.status, drill_job.rc, drill_job.changed) == ("successful", 0, 0), drill_job
+        verdict = drill_job.stats["artifact_data"]["ambientmesh_verify"]
+        assert verdict["passed"] is True and verdict["problems"] == [], verdict
+        assert Path(verdict["files"]["json"]).parent == Path(group_vars["verify_reports_dir"]), verdict
+        assert_no_secret(drill_job, lab2.kubeconfig)
+    else:
+        site = run_playbook(REPO / "site.yml", inventory, timeout=1800)
+        assert site.rc == 0, site
+        assert set(site.stats) == {"cluster1", "cluster2"}
 
     report = _drill(Path(group_vars["verify_reports_dir"]))
     assert report["passed"] is True and report["problems"] == [], report["problems"]
@@ -114,8 +157,8 @@ def test_site_verify_rerun_teardown(distribution, product, lab2, inventory, play
                                "json").stdout)
     backend = route["spec"]["rules"][0]["backendRefs"][0]
     # upstream: kgateway resolves no Hostname for a Service's own name, so the route names the Service
-    assert (backend.get("kind"), backend["name"]) == (
-        ("Hostname", "productpage.bookinfo.mesh.internal") if distribution == "solo" else (None, "productpage"))
+    assert (backend.get("kind", "Service"), backend["name"]) == (
+        ("Hostname", "productpage.bookinfo.mesh.internal") if distribution == "solo" else ("Service", "productpage"))
     drill = _find(report, "drill")
     assert drill, "no drill in the report"
     text = json.dumps(drill)
@@ -129,9 +172,14 @@ def test_site_verify_rerun_teardown(distribution, product, lab2, inventory, play
                                        "-o", "json").stdout)["spec"]["replicas"]
     assert replicas == 1, "the drill restored productpage-v1"
 
-    again = run_playbook(REPO / "site.yml", inventory, timeout=1800)
-    assert again.rc == 0, again
-    assert again.changed == 0, again.changed_tasks
+    if awx:
+        again = pdd.run("site.yml", "site-again")
+        assert (again.status, again.rc) == ("successful", 0), again
+        assert again.changed == 0, again.changed_tasks()
+    else:
+        again = run_playbook(REPO / "site.yml", inventory, timeout=1800)
+        assert again.rc == 0, again
+        assert again.changed == 0, again.changed_tasks
     if full:
         converged = run_playbook(REPO / "site.yml", inventory, check=True, timeout=1800)
         assert converged.rc == 0, converged
@@ -155,3 +203,24 @@ def test_site_verify_rerun_teardown(distribution, product, lab2, inventory, play
         down2 = run_playbook(REPO / "playbooks" / "teardown.yml", inventory)
         assert down2.rc == 0, down2
         assert down2.changed == 0, down2.changed_tasks
+
+
+def test_awx_bearer_token_credential_fails_fast_and_touches_no_cluster(lab2, inventory, tmp_path):
+    """AWX's built-in Kubernetes bearer-token credential sets K8S_AUTH_HOST/K8S_AUTH_API_KEY, which kubernetes.core
+    lets override every task's context: the job fails in the preflight with docs/awx.md's message."""
+    def state():
+        return [lab2.kubectl(c, "get", "namespaces,secrets,configmaps", "-A", "-o", "name").stdout
+                for c in ("cluster1", "cluster2")]
+
+    before = state()
+    pdd = awx_data_dir(tmp_path / "awx", inventory, lab2.kubeconfig, envvars={
+        "K8S_AUTH_HOST": "https://127.0.0.1:6443", "K8S_AUTH_API_KEY": "bearer-t0ken", "K8S_AUTH_VERIFY_SSL": "no"})
+    job = pdd.run("site.yml", "bearer")
+    assert (job.status, job.rc) == ("failed", 2), job
+    assert "K8S_AUTH_HOST is set in the environment" in job.stdout, job
+    documented = " ".join(line.lstrip("> ") for line in (REPO / "docs" / "awx.md").read_text().splitlines())
+    assert "remove the Kubernetes bearer-token credential" in " ".join(documented.split())
+    ran = [e["event_data"].get("task") for e in job.events if e.get("event") in ("runner_on_ok", "runner_on_failed")]
+    assert set(ran) == {"Preflight: every cluster's identity, checked together before anything is written"}, ran
+    assert "bearer-t0ken" not in job.text()
+    assert state() == before
