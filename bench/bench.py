@@ -5,7 +5,9 @@
 Figures: lab warm start (2 and 3 clusters) and memory per cluster (without Istio, and with the real istiod after
 site.yml); the per-task floor of an empty module run;
 site.yml cold and its no-op rerun (task count, ratio to tasks x floor); the link step for 2, 4 and 8 clusters
-(forks >= N) and t(8)/t(2); the probe engine's maximum sustained rate through the lab Envoy.
+(forks >= N) and t(8)/t(2); the probe engine's maximum sustained rate through the lab Envoy; `awx`: the same cold
+site.yml as a plain ansible-playbook run and as an ansible-runner job (AWX's engine), its event count and the size
+of its artifacts folder.
 """
 
 import argparse
@@ -27,6 +29,9 @@ sys.path.insert(0, str(REPO / ".collections"))
 
 from lab import agent, build, charts, netns  # noqa: E402
 from lab.cluster import Lab  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+from awx_job import PrivateDataDir  # noqa: E402
 
 PY = sys.executable
 PLAYBOOK = str(Path(PY).parent / "ansible-playbook")
@@ -183,7 +188,32 @@ def bench_link(work, figures):
         lab.down(remove=True)
 
 
-BENCHES = {"lab": bench_lab_start, "floor": bench_task_floor, "site": bench_site, "link": bench_link}
+def bench_awx(work, figures):
+    """One cold site.yml through ansible-playbook, teardown, then one through ansible-runner, on the same lab."""
+    lab = Lab(work / "awx")
+    lab.up(2, crds=True)
+    lab.start_ingress()
+    try:
+        inv = lab_inventory(work / "awx-inv.yml", ["cluster1", "cluster2"])
+        secs, changed, tasks, _ = playbook(lab, inv, REPO / "site.yml")
+        figures["awx_plain_site_cold_s"] = round(secs, 1)
+        playbook(lab, inv, REPO / "playbooks" / "teardown.yml")
+        data = yaml.safe_load(inv.read_text())
+        data["mesh"]["vars"].pop("kubeconfig_path")
+        pdd = PrivateDataDir(work / "awx-job", data, Path(lab.kubeconfig).read_text())
+        job = pdd.run("site.yml", "site")
+        if job.rc != 0:
+            raise SystemExit("runner job failed:\n%s" % job.stdout[-4000:])
+        figures["awx_runner_site_cold_s"] = round(job.seconds, 1)
+        figures["awx_runner_to_plain_ratio"] = round(job.seconds / secs, 2)
+        figures["awx_runner_events"] = len(job.events)
+        figures["awx_runner_artifacts_kib"] = round(job.size() / 1024.0, 0)
+    finally:
+        lab.down(remove=True)
+
+
+BENCHES = {"lab": bench_lab_start, "floor": bench_task_floor, "site": bench_site, "link": bench_link,
+           "awx": bench_awx}
 
 
 def main():

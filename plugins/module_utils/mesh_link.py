@@ -47,6 +47,7 @@ REMOTE_LISTENERS = [
 ]
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+IP_SHAPED = re.compile(r"^[0-9]+(\.[0-9]+){3}$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -62,6 +63,11 @@ def address_type(address, declared, where):
         is_ip = True
     except ValueError:
         is_ip = False
+    if not is_ip and IP_SHAPED.match(address):
+        # 999.1.1.1 is a valid DNS name, but nobody means a host called that: an IPv4 address with a typo
+        raise MeshError("%s.address %r looks like an IPv4 address but is not one (each part 0-255); fix the address "
+                        "(host var mesh_eastwest_address, or the east-west Service's load-balancer address)"
+                        % (where, address))
     if declared is None:
         declared = "IPAddress" if is_ip else "Hostname"
     if declared == "IPAddress" and not is_ip:

@@ -146,6 +146,8 @@ def test_validate_skips_self_and_fills_defaults():
      ["peers[0] (c2).address", "not an IP", "Hostname"]),
     ({"peers": [{"name": "c2", "network": "n", "address": "10.0.0.1", "address_type": "Hostname"}]},
      ["peers[0] (c2).address", "not a DNS hostname"]),
+    ({"peers": [{"name": "c2", "network": "n", "address": "999.1.1.1"}]},
+     ["peers[0] (c2).address", "'999.1.1.1' looks like an IPv4 address but is not one", "mesh_eastwest_address"]),
     ({"cluster": ""}, ["cluster", "DNS-1123"]),
     ({"dest": "/tmp/x.yaml"}, ["dest", "generate: true"]),
     ({"generate": True, "state": "absent"}, ["generate", "state=absent"]),
