@@ -28,7 +28,6 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 COMPONENT = "mesh-link-reader"
 TOKEN_TIMEOUT = 60
 READ = ["get", "list", "watch"]
-# What istiod reads from a remote cluster for multi-network ambient; read verbs only (no Secrets).
 # What istiod reads from a peer: the rules of Istio's own istio-reader ClusterRole (istiod chart,
 # reader-clusterrole.yaml), read-only. istiod lists secrets and configmaps cluster-wide and CRDs before it
 # reports a peer synced; without them /debug/clusterz shows the peer "timeout" after 30s.

@@ -61,8 +61,9 @@ class Job:
         return sum(p.stat().st_size for p in self.dir.rglob("*") if p.is_file())
 
     def text(self):
-        """Everything the job left behind, as AWX would keep it: stdout and every event."""
-        return "\n".join([self.stdout] + [p.read_text() for p in sorted(self.dir.rglob("*")) if p.is_file()])
+        """What AWX shows and keeps of a job: its stdout and every event. (ansible-runner's own `command` file
+        holds the job's environment, as AWX's job_env does, which AWX redacts; it is not output.)"""
+        return "\n".join([self.stdout] + [json.dumps(e) for e in self.events])
 
     def __repr__(self):
         return "Job(status=%s, rc=%s, failed=%s)\n%s" % (self.status, self.rc, self.failed_hosts, self.stdout[-6000:])
