@@ -186,3 +186,9 @@ def kube(kubeconfig):
 def kubectl(lab):
     """kubectl(cluster, *args) -> CompletedProcess (check=True by default)."""
     return lab.kubectl
+
+
+def pytest_collection_modifyitems(items):
+    """The end-to-end test brings its own two clusters: run it first, before the session lab's three start, so
+    no idle clusters share the machine's cores with it."""
+    items.sort(key=lambda item: 0 if item.module.__name__ == "test_e2e" else 1)

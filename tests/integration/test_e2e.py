@@ -109,8 +109,9 @@ def test_site_verify_rerun_teardown(distribution, product, lab2, inventory, play
 
     kubectl = lab2.kubectl
     group_vars = yaml.safe_load((inventory / "group_vars" / "mesh.yml").read_text())
-    # the guide's pair gets every check; the others (same playbooks, other table entries) the real run, the
-    # no-op rerun and teardown, to keep CI's time
+    # the guide's pair gets every check; the others (same playbooks, other table entries) the real run and
+    # teardown, the AWX pair also the no-op rerun (Solo's install and kgateway's each get theirs in one of the
+    # two pairs that rerun), to keep CI's time
     full = (distribution, product) == PAIRS[0]
     for old in Path(group_vars["verify_reports_dir"]).glob("*"):
         old.unlink()
@@ -176,7 +177,7 @@ def test_site_verify_rerun_teardown(distribution, product, lab2, inventory, play
         again = pdd.run("site.yml", "site-again")
         assert (again.status, again.rc) == ("successful", 0), again
         assert again.changed == 0, again.changed_tasks()
-    else:
+    elif full:
         again = run_playbook(REPO / "site.yml", inventory, timeout=1800)
         assert again.rc == 0, again
         assert again.changed == 0, again.changed_tasks
