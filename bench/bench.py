@@ -11,6 +11,7 @@ of its artifacts folder.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -120,12 +121,20 @@ def bench_task_floor(work, figures):
     figures["empty_module_task_floor_s"] = round((time.monotonic() - start) / 20, 3)
 
 
-def bench_site(work, figures):
-    lab = Lab(work / "site")
+@contextlib.contextmanager
+def ingress_lab(work, name):
+    """Two clusters with the lab Envoy and controller, and an inventory for them; torn down afterwards."""
+    lab = Lab(work / name)
     lab.up(2, crds=True)
     lab.start_ingress()
     try:
-        inv = lab_inventory(work / "site-inv.yml", ["cluster1", "cluster2"])
+        yield lab, lab_inventory(work / (name + "-inv.yml"), ["cluster1", "cluster2"])
+    finally:
+        lab.down(remove=True)
+
+
+def bench_site(work, figures):
+    with ingress_lab(work, "site") as (lab, inv):
         secs, changed, tasks, _ = playbook(lab, inv, REPO / "site.yml")
         figures["site_cold_s"] = round(secs, 1)
         figures["site_cold_changed"] = changed
@@ -139,8 +148,6 @@ def bench_site(work, figures):
         if "empty_module_task_floor_s" in figures:
             figures["site_noop_ratio_to_task_floor"] = round(secs / (tasks * figures["empty_module_task_floor_s"]), 2)
         bench_probe(lab, figures)
-    finally:
-        lab.down(remove=True)
 
 
 def bench_probe(lab, figures):
@@ -190,11 +197,7 @@ def bench_link(work, figures):
 
 def bench_awx(work, figures):
     """One cold site.yml through ansible-playbook, teardown, then one through ansible-runner, on the same lab."""
-    lab = Lab(work / "awx")
-    lab.up(2, crds=True)
-    lab.start_ingress()
-    try:
-        inv = lab_inventory(work / "awx-inv.yml", ["cluster1", "cluster2"])
+    with ingress_lab(work, "awx") as (lab, inv):
         secs, changed, tasks, _ = playbook(lab, inv, REPO / "site.yml")
         figures["awx_plain_site_cold_s"] = round(secs, 1)
         playbook(lab, inv, REPO / "playbooks" / "teardown.yml")
@@ -208,8 +211,6 @@ def bench_awx(work, figures):
         figures["awx_runner_to_plain_ratio"] = round(job.seconds / secs, 2)
         figures["awx_runner_events"] = len(job.events)
         figures["awx_runner_artifacts_kib"] = round(job.size() / 1024.0, 0)
-    finally:
-        lab.down(remove=True)
 
 
 BENCHES = {"lab": bench_lab_start, "floor": bench_task_floor, "site": bench_site, "link": bench_link,
