@@ -18,9 +18,12 @@ from awx_job import PrivateDataDir
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def lab2(tmp_path_factory):
-    """Its own two clusters with the lab controller and Envoy on 127.0.0.1:8080 (the `lab` fixture has three)."""
+    """Its own two clusters with the lab controller and Envoy on 127.0.0.1:8080 (the `lab` fixture has three).
+    One lab per test: after a kgateway pair's teardown, the next pair's install found the lab's Envoy not
+    listening (connection refused on 8080; seen only upstream+kgateway then Solo+kgateway, not yet explained),
+    so each pair starts from new clusters and a new Envoy and no pair depends on another's teardown."""
     the_lab = lab_cluster.Lab(tmp_path_factory.mktemp("e2e-lab"))
     try:
         the_lab.up(2, crds=True)
@@ -30,7 +33,7 @@ def lab2(tmp_path_factory):
         the_lab.down()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def inventory(lab2, tmp_path_factory):
     """inventory/lab as shipped, with the CA and reports in a temporary folder and this lab's kubeconfig."""
     work = tmp_path_factory.mktemp("e2e-inv")
