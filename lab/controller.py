@@ -152,10 +152,13 @@ class Controller:
                             "ports": [{"name": "l-%d" % ln["port"], "port": ln["port"], "protocol": "TCP"}
                                       for ln in gw["spec"].get("listeners", [])]}}
             path = "/api/v1/namespaces/%s/services/%s" % (ns, name)
-            if self.written.get((c, path)) != svc:
+            current = api.get(path)
+            # what we wrote may have been deleted since (a teardown): write it again then, cache or not
+            if current is None or self.written.get((c, path)) != svc:
                 api.apply(path, svc, FIELD_MANAGER)
                 self.written[(c, path)] = svc
-            ingress = ((api.get(path) or {}).get("status") or {}).get("loadBalancer", {}).get("ingress") or []
+                current = api.get(path)
+            ingress = ((current or {}).get("status") or {}).get("loadBalancer", {}).get("ingress") or []
             if ingress:
                 self.set_gateway_status(c, gw, ingress[0].get("ip") or ingress[0]["hostname"], "solo.io/eastwest")
 
