@@ -416,7 +416,8 @@ def test_apps_expose_and_teardown(run_playbook, make_inventory, kubectl, cluster
         for c in (ingress, other):
             kubectl(c, "delete", "namespace", "bookinfo", "--wait=false", check=False)
             kubectl(c, "delete", "serviceentry", "-n", "istio-system", "autogen.bookinfo.productpage", check=False)
-        kubectl(ingress, "delete", "namespace", "gloo-system", "--wait=false", check=False)
+        # test_gateway's first assertion is an ingress cluster without gloo-system: wait until it is really gone
+        kubectl(ingress, "delete", "namespace", "gloo-system", "--wait=true", "--timeout=120s", check=False)
 
 
 def test_role_argument_specs_reject_bad_input(run_playbook, make_inventory, kubectl, cluster_names):
