@@ -1,6 +1,6 @@
-"""A real Prometheus for the mTLS test: built from its Go module into the cache, run on 127.0.0.1, scraping a
-small fixture exporter that serves `istio_requests_total` and `istio_tcp_connections_opened_total` series the way
-ztunnel and waypoints label them.
+"""A real Prometheus for the mTLS and peer-sync tests: built from its Go module into the cache, run on 127.0.0.1,
+scraping a small fixture exporter that serves `istio_requests_total` and `istio_tcp_connections_opened_total` series
+the way ztunnel and waypoints label them, and any real process the test points it at (the lab's istiods).
 
     python -m lab.prometheus build      build (or find) ~/.cache/ambientmesh/prometheus-<version>/prometheus
     python -m lab.prometheus demo       run it with the fixture exporter until Ctrl-C (inside the lab namespace)
@@ -129,12 +129,17 @@ class Prometheus:
             raise RuntimeError("prometheus is not built; run `python -m lab.prometheus build`")
         self.dir.mkdir(parents=True, exist_ok=True)
         config = self.dir / "prometheus.yml"
+        self.discover([])
         config.write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             "scrape_configs:\n"
             "  - job_name: fixture\n"
             "    static_configs:\n"
-            "      - targets: [%s]\n" % ", ".join('"%s"' % t for t in self.targets))
+            "      - targets: [%s]\n"
+            # what discover() writes: real processes (istiod) whose addresses change when their pod is replaced
+            "  - job_name: discovered\n"
+            "    file_sd_configs:\n"
+            "      - files: [%s]\n" % (", ".join('"%s"' % t for t in self.targets), json.dumps(str(self.sd_file))))
         log = open(self.dir / "prometheus.log", "ab")
         self.proc = subprocess.Popen(
             [str(binary), "--config.file=%s" % config, "--storage.tsdb.path=%s" % (self.dir / "data"),
@@ -154,6 +159,16 @@ class Prometheus:
             time.sleep(0.3)
         self.stop()
         raise RuntimeError("prometheus not ready after %ss; see %s" % (timeout, self.dir / "prometheus.log"))
+
+    @property
+    def sd_file(self):
+        return self.dir / "discovered.json"
+
+    def discover(self, groups):
+        """Scrape these [(address, {label: value})] from now on (file discovery sees the rename at once)."""
+        tmp = self.sd_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps([{"targets": [address], "labels": labels} for address, labels in groups]))
+        tmp.replace(self.sd_file)
 
     def wait_scrapes(self, count=2, timeout=30):
         """Until every target was scraped `count` times (so increase() has two samples)."""

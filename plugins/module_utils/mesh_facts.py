@@ -33,6 +33,8 @@ COMPONENTS = {
     "ztunnel": ("apps/v1", "DaemonSet", "app.kubernetes.io/name=ztunnel"),
     "cni": ("apps/v1", "DaemonSet", "k8s-app=istio-cni-node"),
 }
+# istiod's gauge of each remote cluster's state (pkg/kube/multicluster): one series per state, 1 on the current one.
+SYNC_METRIC = "istiod_remote_cluster_sync_status"
 VARIANT_SUFFIX = re.compile(r"-(distroless|debug)$")
 # What to do when a component is absent or not ready (the verify report names it beside the problem).
 FIXES = {
@@ -195,15 +197,50 @@ def health(picked, eastwest, linked, expected_peers):
     return out
 
 
+def sync_query(selector=""):
+    """PromQL for the states istiod reports its remote clusters in; `selector` adds label matchers that pick this
+    cluster's istiod when one Prometheus scrapes several clusters."""
+    return '%s{cluster_type="remote"%s} == 1' % (SYNC_METRIC, "," + selector.strip().strip(",") if selector else "")
+
+
+def peer_sync(result):
+    """{remote cluster: sorted states} from sync_query's result, one state per istiod replica. A target label
+    `cluster` set by the scrape config moves istiod's own label to `exported_cluster`."""
+    out = {}
+    for item in result:
+        labels = item.get("metric") or {}
+        peer = labels.get("exported_cluster") or labels.get("cluster")
+        if peer:
+            out.setdefault(peer, set()).add(labels.get("status") or "?")
+    return dict((peer, sorted(states)) for peer, states in out.items())
+
+
+def sync_problems(sync, linked, expected_peers, where):
+    """Each expected peer linked by a remote secret that istiod does not report `synced` (every replica)."""
+    remote = sorted(set(p["cluster"] for p in linked if p["kind"] == "remote-secret") & set(expected_peers or []))
+    if not remote:
+        return []
+    if not sync:
+        return ["istiod's peer sync is unknown: no %s series at %s: make that Prometheus scrape istiod's port 15014 "
+                "(or set the selector that picks this cluster's istiod)" % (SYNC_METRIC, where)]
+    return ["istiod has not synced %s (%s): the remote secret's reader must grant secrets, configmaps and "
+            "customresourcedefinitions, and its API server address must be reachable from this cluster; rerun "
+            "playbooks/link.yml (mesh_api_server sets the address) and restart istiod"
+            % (peer, "/".join(sync.get(peer) or ["not reported"])) for peer in remote if sync.get(peer) != ["synced"]]
+
+
 def facts(kubernetes_version, components, gateways, services, namespaces, remote_secrets, istio_namespace,
-          expected_peers=None):
-    """Assemble the facts of one cluster from the objects gather() read."""
+          expected_peers=None, sync=None, sync_source=None):
+    """Assemble the facts of one cluster from the objects gather() read; `sync` is peer_sync()'s answer (None:
+    not checked) read from `sync_source`."""
     picked = dict((name, pick_component(objs, COMPONENTS[name][1])) for name, objs in components.items())
     eastwest = eastwest_gateway(gateways, services)
     network = dict((n["metadata"]["name"], _meta(n, "labels")) for n in namespaces).get(
         istio_namespace, {}).get(NETWORK_LABEL)
     linked = peers(gateways, remote_secrets)
     problems = health(picked, eastwest, linked, expected_peers)
+    if sync is not None:
+        problems += sync_problems(sync, linked, expected_peers, sync_source)
     return {
         "distribution": distribution(picked),
         "versions": dict([("kubernetes", kubernetes_version)] + [(k, (v or {}).get("version")) for k, v in
@@ -219,12 +256,13 @@ def facts(kubernetes_version, components, gateways, services, namespaces, remote
         "global_services": global_services(services, namespaces),
         "ambient_namespaces": ambient_namespaces(namespaces),
         "expected_peers": sorted(set(expected_peers or [])),
+        "peer_sync": sync,
         "healthy": not problems,
         "problems": problems,
     }
 
 
-def gather(kube, istio_namespace="istio-system", expected_peers=None):
+def gather(kube, istio_namespace="istio-system", expected_peers=None, sync=None, sync_source=None):
     """Read what facts() needs with few list calls (label selectors, never Secret data in the result)."""
     components = dict((name, kube.list(api, kind, None, label_selector=sel))
                       for name, (api, kind, sel) in COMPONENTS.items())
@@ -245,4 +283,5 @@ def gather(kube, istio_namespace="istio-system", expected_peers=None):
                                         REMOTE_SECRET_CLUSTER)}}}
                       for s in kube.list("v1", "Secret", istio_namespace, label_selector=REMOTE_SECRET_LABEL)]
     version = (kube.k8s.client.version or {}).get("kubernetes", {}).get("gitVersion")
-    return facts(version, components, gateways, services, namespaces, remote_secrets, istio_namespace, expected_peers)
+    return facts(version, components, gateways, services, namespaces, remote_secrets, istio_namespace, expected_peers,
+                 sync, sync_source)

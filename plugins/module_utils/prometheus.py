@@ -30,17 +30,30 @@ GROUP_BY = ("reporter", "source_workload", "source_workload_namespace", "source_
             "destination_workload_namespace", "destination_principal", "destination_service",
             "connection_security_policy", "source_cluster", "destination_cluster")
 WINDOW = re.compile(r"^[0-9]+(ms|s|m|h|d|w|y)$")
+_MATCHER = r'\s*[A-Za-z_][A-Za-z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*'
+SELECTOR = re.compile(r"^%s(,%s)*,?$" % (_MATCHER, _MATCHER))
 
 
 def _label_value(value):
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def validate(params):
-    parts = urlsplit(params.get("prometheus_url") or "")
+def validate_url(url, field="prometheus_url"):
+    parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise MeshError("prometheus_url: %r is not an http(s) URL; give the Prometheus base URL, e.g. "
-                        "http://prometheus.monitoring:9090" % (params.get("prometheus_url"),))
+        raise MeshError("%s: %r is not an http(s) URL; give the Prometheus base URL, e.g. "
+                        "http://prometheus.monitoring:9090" % (field, url))
+
+
+def validate_selector(selector, field):
+    """Label matchers to put inside {...}; checked here so a typo is not reported as Prometheus' parse error."""
+    if selector and not SELECTOR.match(selector):
+        raise MeshError('%s: %r is not a list of PromQL label matchers; write e.g. mesh_cluster="cluster1" '
+                        '(several joined by commas)' % (field, selector))
+
+
+def validate(params):
+    validate_url(params.get("prometheus_url"))
     if not params.get("namespace"):
         raise MeshError("namespace: give the namespace whose inbound requests must be mTLS, e.g. bookinfo")
     if params.get("window") and not WINDOW.match(params["window"]):

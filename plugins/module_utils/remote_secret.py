@@ -29,14 +29,16 @@ COMPONENT = "mesh-link-reader"
 TOKEN_TIMEOUT = 60
 READ = ["get", "list", "watch"]
 # What istiod reads from a peer: the rules of Istio's own istio-reader ClusterRole (istiod chart,
-# reader-clusterrole.yaml), read-only. istiod lists secrets and configmaps cluster-wide and CRDs before it
+# reader-clusterrole.yaml; a unit test compares them with the lab's chart), read-only. istiod lists secrets and configmaps cluster-wide and CRDs before it
 # reports a peer synced; without them /debug/clusterz shows the peer "timeout" after 30s.
 READER_RULES = [
     {"apiGroups": ["config.istio.io", "security.istio.io", "networking.istio.io", "authentication.istio.io",
                    "rbac.istio.io", "telemetry.istio.io", "extensions.istio.io"], "resources": ["*"], "verbs": READ},
     {"apiGroups": [""], "resources": ["endpoints", "pods", "services", "nodes", "replicationcontrollers", "namespaces",
                                       "secrets", "configmaps"], "verbs": READ},
-    {"apiGroups": ["gateway.networking.k8s.io", "gateway.networking.x-k8s.io"], "resources": ["*"], "verbs": READ},
+    # networking.x-k8s.io: the Gateway API's first group, still in Istio's reader
+    {"apiGroups": ["gateway.networking.k8s.io", "gateway.networking.x-k8s.io", "networking.x-k8s.io"],
+     "resources": ["*"], "verbs": READ},
     {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": READ},
     {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
     {"apiGroups": ["multicluster.x-k8s.io"], "resources": ["serviceexports", "serviceimports"], "verbs": READ},

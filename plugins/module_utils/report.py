@@ -101,6 +101,12 @@ def verdicts(data):
             len([k for k in ("istiod", "ztunnel", "cni", "eastwest_gateway") if (comp.get(k) or {}).get("ready")]), 4,
             len(set(f.get("expected_peers") or []) & set(p.get("cluster") for p in f.get("peers") or [])),
             len(f.get("expected_peers") or []))
+        sync = f.get("peer_sync")
+        if sync is not None:
+            text += ", %d of %d peers synced by istiod" % (len([p for p, s in sync.items() if s == ["synced"]]),
+                                                           len(sync))
+        elif any(p.get("kind") == "remote-secret" for p in f.get("peers") or []):
+            text += ", peer sync not checked (no Prometheus)"
         rows.append(("mesh health", name, not f["problems"], text))
     for key, title in CHECK_TITLES:
         for cluster, res in sorted((data.get("checks") or {}).get(key, {}).items()):

@@ -22,6 +22,10 @@ description:
   - Checks the cluster's health, that is every component present and ready (a DaemonSet that schedules no pod is
     not ready), the east-west gateway Programmed, and a link to every cluster of O(expected_peers). Each problem
     names what is wrong and the fix.
+  - With O(prometheus_url), also checks that istiod has synced every expected peer it is linked to by a remote
+    secret (upstream), from the C(istiod_remote_cluster_sync_status) gauge istiod exports on port 15014. A peer
+    whose credential cannot read what istiod watches stays C(syncing) or C(timeout), and istiod then serves no
+    endpoints of it. Solo peer Gateways have no such gauge and are not checked this way.
   - Never returns Secret data.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
@@ -51,6 +55,26 @@ options:
     description: Fail the task, listing the problems, when the cluster is not healthy.
     type: bool
     default: false
+  prometheus_url:
+    description:
+      - Base URL of a Prometheus that scrapes this cluster's istiod; queried from where the module runs.
+      - Empty does not check peer sync (RV(mesh.peer_sync) is null).
+    type: str
+    default: ""
+  prometheus_selector:
+    description:
+      - PromQL label matchers that pick this cluster's istiod series when one Prometheus scrapes several clusters,
+        for example C(mesh_cluster="cluster1").
+      - Empty when the Prometheus of O(prometheus_url) sees only this cluster.
+    type: str
+    default: ""
+  prometheus_bearer_token:
+    description: Bearer token for O(prometheus_url).
+    type: str
+  prometheus_validate_certs:
+    description: Verify the TLS certificate of O(prometheus_url).
+    type: bool
+    default: true
 requirements:
   - kubernetes >= 24.2.0
 """
@@ -72,6 +96,14 @@ EXAMPLES = r"""
   ambientmesh.multicluster.mesh_info:
     context: cluster1
     expected_peers: [cluster2, cluster3]
+    fail_on_problems: true
+
+- name: The same, and cluster1's istiod must report both peers synced (one Prometheus for every cluster)
+  ambientmesh.multicluster.mesh_info:
+    context: cluster1
+    expected_peers: [cluster2, cluster3]
+    prometheus_url: http://prometheus.monitoring:9090
+    prometheus_selector: mesh_cluster="cluster1"
     fail_on_problems: true
 """
 
@@ -126,6 +158,13 @@ mesh:
       description: The O(expected_peers) checked, sorted.
       type: list
       elements: str
+    peer_sync:
+      description:
+        - Per remote cluster, the states this cluster's istiod reports it in (one per replica; C(synced),
+          C(syncing), C(timeout) or C(closed)).
+        - Null when O(prometheus_url) is empty.
+      type: dict
+      sample: {cluster2: [synced], cluster3: [timeout]}
     healthy:
       description: Whether problems is empty; null in check mode on a cluster without Istio (not checked).
       type: bool
@@ -140,12 +179,26 @@ mesh:
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.mesh_facts import gather
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.mesh_facts import gather, peer_sync, sync_query
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.module import cluster_module, run
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import prometheus
+
+
+def istiod_sync(params):
+    """peer_sync() from the Prometheus of `prometheus_url`, or None when it is not set."""
+    url, selector = params["prometheus_url"], params["prometheus_selector"]
+    if not url:
+        return None, None
+    prometheus.validate_url(url)
+    prometheus.validate_selector(selector, "prometheus_selector")
+    result = prometheus.query(url, sync_query(selector), validate_certs=params["prometheus_validate_certs"],
+                              bearer_token=params["prometheus_bearer_token"])
+    return peer_sync(result), "%s%s" % (url, " {%s}" % selector if selector else "")
 
 
 def read(module):
-    mesh = gather(Kube(module), module.params["istio_namespace"], module.params["expected_peers"])
+    sync, source = istiod_sync(module.params)
+    mesh = gather(Kube(module), module.params["istio_namespace"], module.params["expected_peers"], sync, source)
     if module.check_mode and mesh["distribution"] is None:
         # a dry run of a whole play on empty clusters: the ambient role only dry-ran, so there is no health to judge
         module.warn("check mode: no Istio component in this cluster yet, so its mesh health is not checked; a real "
@@ -160,7 +213,11 @@ def read(module):
 def main():
     module = cluster_module(dict(istio_namespace=dict(type="str", default="istio-system"),
                                  expected_peers=dict(type="list", elements="str", default=[]),
-                                 fail_on_problems=dict(type="bool", default=False)), supports_check_mode=True)
+                                 fail_on_problems=dict(type="bool", default=False),
+                                 prometheus_url=dict(type="str", default=""),
+                                 prometheus_selector=dict(type="str", default=""),
+                                 prometheus_bearer_token=dict(type="str", no_log=True),
+                                 prometheus_validate_certs=dict(type="bool", default=True)), supports_check_mode=True)
     run(module, read)
 
 

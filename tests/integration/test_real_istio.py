@@ -9,6 +9,7 @@ needs.
 import json
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import yaml
 from lab import agent as lab_agent
 from lab import build as lab_build
 from lab import charts as lab_charts
+from lab import prometheus as lab_prometheus
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = REPO / "playbooks"
@@ -84,6 +86,37 @@ def mesh(lab, tmp_path_factory, run_playbook, kubectl, cluster_names):
             kubectl(c, "delete", "namespace", PROBE_NS, "--ignore-not-found", "--wait=false", check=False)
 
 
+@pytest.fixture(scope="module")
+def istiod_prometheus(lab, tmp_path_factory):
+    """A real Prometheus scraping every cluster's real istiod (port 15014), each labelled mesh_cluster=<its cluster>
+    as one Prometheus for several clusters would; rescan() follows istiod pods that were replaced."""
+    if lab_prometheus.find() is None:
+        pytest.fail("prometheus is not built: run `python -m lab.prometheus build` (make lab-build does)")
+    prom = lab_prometheus.Prometheus(tmp_path_factory.mktemp("istiod-prometheus"), []).start()
+
+    def rescan():
+        prom.discover([("%s:15014" % lab.istiod(c, timeout=90)["address"], {"mesh_cluster": c}) for c in CLUSTERS])
+
+    prom.rescan = rescan
+    try:
+        yield prom
+    finally:
+        prom.stop()
+
+
+def sync_states(prom, cluster):
+    """{peer: state} that `cluster`'s istiod reports, as Prometheus scraped it."""
+    query = 'istiod_remote_cluster_sync_status{mesh_cluster="%s"} == 1' % cluster
+    with urllib.request.urlopen(prom.url + "/api/v1/query?" + urllib.parse.urlencode({"query": query}),
+                                timeout=5) as r:
+        return {x["metric"]["cluster"]: x["metric"]["status"] for x in json.loads(r.read())["data"]["result"]}
+
+
+def peer_sync_vars(prom):
+    return {"verify_peer_sync_prometheus_url": prom.url,
+            "verify_peer_sync_selector": 'mesh_cluster="{{ inventory_hostname }}"'}
+
+
 def secret_root(kubectl, cluster):
     import base64
 
@@ -109,12 +142,24 @@ def test_istiod_publishes_the_shared_root_in_enrolled_namespaces(mesh, lab, kube
     assert len(roots) == 1, "clusters publish different roots"
 
 
-def test_every_istiod_syncs_every_peer(mesh, lab):
+def test_every_istiod_syncs_every_peer_and_verify_reads_it_from_prometheus(mesh, lab, istiod_prometheus,
+                                                                           run_playbook, tmp_path):
     for c in CLUSTERS:
         peers = set(CLUSTERS) - {c}
         got = wait_for("%s's istiod syncs %s" % (c, sorted(peers)), lambda: clusterz(lab, c), timeout=60,
                        accept=lambda z: set(z) == peers and set(z.values()) == {"synced"})
         assert got == dict.fromkeys(peers, "synced")
+    istiod_prometheus.rescan()
+    for c in CLUSTERS:
+        wait_for("Prometheus has %s's istiod sync states" % c, lambda: sync_states(istiod_prometheus, c),
+                 accept=lambda z: len(z) == len(CLUSTERS) - 1, timeout=60)
+    res, report = run_verify(run_playbook, mesh, tmp_path, **peer_sync_vars(istiod_prometheus))
+    assert res.rc == 0 and report["passed"] is True, res
+    for c in CLUSTERS:
+        assert report["clusters"][c]["peer_sync"] == {p: ["synced"] for p in CLUSTERS if p != c}, report["clusters"][c]
+    md = sorted(tmp_path.glob("verify-*.md"))[-1].read_text()
+    assert "| mesh health | cluster1 | passed | 4 of 4 components ready, 2 of 2 peers linked, 2 of 2 peers synced " \
+           "by istiod |" in md
 
 
 def restart_istiod(lab, kubectl, cluster):
@@ -134,7 +179,8 @@ def clusterz_at(address, cluster):
 
 
 @pytest.mark.parametrize("resource", ["secrets", "configmaps", "customresourcedefinitions"])
-def test_a_reader_lacking_what_istiod_needs_shows_not_synced(resource, mesh, lab, kubectl, run_playbook):
+def test_a_reader_lacking_what_istiod_needs_shows_not_synced(resource, mesh, lab, kubectl, run_playbook,
+                                                             istiod_prometheus, tmp_path):
     """Without secrets or configmaps the peer stays unsynced and istiod reports a timeout after 30 s; without
     CRDs it is worse: istiod's per-peer controllers wait for the peer's CRD watcher, so istiod never gets Ready
     and a rollout restart hangs. Either way the link role's reader repairs it."""
@@ -165,6 +211,18 @@ def test_a_reader_lacking_what_istiod_needs_shows_not_synced(resource, mesh, lab
             got = wait_for("cluster1's istiod reports cluster2 not synced without %s" % resource,
                            lambda: clusterz(lab, "cluster1"), timeout=75, accept=lambda z: z.get("cluster2") == "timeout")
             assert got["cluster3"] == "synced", got
+            # verify's mesh health reads the same state from istiod's metrics, and fails on it
+            istiod_prometheus.rescan()
+            wait_for("Prometheus has cluster1's istiod report cluster2 timed out",
+                     lambda: sync_states(istiod_prometheus, "cluster1"), timeout=60,
+                     accept=lambda z: z.get("cluster2") == "timeout")
+            res, report = run_verify(run_playbook, mesh, tmp_path, **peer_sync_vars(istiod_prometheus))
+            assert res.rc != 0 and report["passed"] is False, res
+            assert report["clusters"]["cluster1"]["peer_sync"] == {"cluster2": ["timeout"], "cluster3": ["synced"]}
+            text = " ".join(res.stdout.split())
+            assert "mesh health (cluster1): istiod has not synced cluster2 (timeout): the remote secret's reader " \
+                   "must grant secrets, configmaps and customresourcedefinitions" in text, res
+            assert "istiod has not synced cluster3" not in text
     finally:
         # the link role repairs the reader, and istiod syncs again after a restart
         res = run_playbook(PLAYBOOKS / "link.yml", mesh["inventory"])
@@ -233,11 +291,11 @@ def test_a_cacerts_key_that_does_not_match_is_caught_then_reissued(mesh, lab, ku
     assert published_root(kubectl, "cluster3").strip() == secret_root(kubectl, "cluster1").strip()
 
 
-def run_verify(run_playbook, mesh, tmp_path):
+def run_verify(run_playbook, mesh, tmp_path, **extra):
     """verify.yml with only the mesh health check (the lab's pods run no container, so nothing answers probes)."""
-    res = run_playbook(PLAYBOOKS / "verify.yml", mesh["inventory"], {
+    res = run_playbook(PLAYBOOKS / "verify.yml", mesh["inventory"], dict({
         "verify_in_mesh": False, "verify_ingress": False, "verify_failover": False,
-        "verify_reports_dir": str(tmp_path), "verify_report_formats": ["json", "markdown"]})
+        "verify_reports_dir": str(tmp_path), "verify_report_formats": ["json", "markdown"]}, **extra))
     reports = sorted(tmp_path.glob("verify-*.json"))
     return res, json.loads(reports[-1].read_text()) if reports else None
 
@@ -271,7 +329,8 @@ def test_verify_fails_and_names_a_missing_ztunnel_and_a_cni_that_schedules_no_po
         assert "mesh health (cluster1)" not in text and "mesh health (cluster3)" not in text
         md = (sorted((tmp_path / "broken").glob("verify-*.md"))[-1]).read_text()
         assert md.startswith("# ") and md.splitlines()[0].endswith(": FAILED")
-        assert "| mesh health | cluster2 | **FAILED** | 2 of 4 components ready, 2 of 2 peers linked |" in md
+        assert "| mesh health | cluster2 | **FAILED** | 2 of 4 components ready, 2 of 2 peers linked, peer sync not " \
+               "checked (no Prometheus) |" in md
     finally:
         kubectl("cluster2", "patch", "daemonset", "istio-cni-node", "-n", "istio-system", "--type=json", "-p",
                 json.dumps([{"op": "remove", "path": "/spec/template/spec/nodeSelector/ambientmesh.test~1none"}]),

@@ -148,14 +148,8 @@ def test_health_names_each_missing_or_unready_part_and_its_fix():
 
 
 def test_health_of_a_whole_upstream_cluster_and_its_eastwest_gateway():
-    components = {
-        "istiod": [deploy("istiod", "istio-system", "docker.io/istio/pilot:1.31.0", 1, 1)],
-        "ztunnel": [deploy("ztunnel", "istio-system", "docker.io/istio/ztunnel:1.31.0", 1, 1, "DaemonSet")],
-        "cni": [deploy("istio-cni-node", "istio-system", "docker.io/istio/install-cni:1.31.0", 1, 1, "DaemonSet")],
-    }
-    secrets = [{"metadata": {"name": "istio-remote-secret-cluster2", "namespace": "istio-system",
-                             "annotations": {mf.REMOTE_SECRET_CLUSTER: "cluster2"}}}]
-    ew = [gateway("istio-eastwestgateway", "istio-system", "istio-east-west", programmed=False)]
+    components, ew, secrets = upstream_with_secrets("cluster2")
+    ew[0]["status"]["conditions"][0]["status"] = "False"
     f = mf.facts("v1.36.3", components, ew, [], [ns("istio-system")], secrets, "istio-system", ["cluster2"])
     assert f["problems"] == ["eastwest_gateway istio-system/istio-eastwestgateway is not Programmed: "
                              + mf.FIXES["eastwest_gateway"]]
@@ -165,3 +159,70 @@ def test_health_of_a_whole_upstream_cluster_and_its_eastwest_gateway():
     f = mf.facts("v1.36.3", components, [], [], [ns("istio-system")], secrets, "istio-system", ["cluster2"])
     assert f["problems"] == ["eastwest_gateway is absent (no Gateway of class istio-east-west or istio-eastwest): "
                              + mf.FIXES["eastwest_gateway"]]
+
+
+def sample(peer, status, value="1", **extra):
+    return {"metric": dict({"__name__": mf.SYNC_METRIC, "cluster": peer, "cluster_type": "remote",
+                            "status": status}, **extra), "value": [0, value]}
+
+
+def test_sync_query_picks_the_remote_states_that_hold_and_this_clusters_istiod():
+    assert mf.sync_query() == 'istiod_remote_cluster_sync_status{cluster_type="remote"} == 1'
+    assert mf.sync_query('mesh_cluster="cluster1", ') == \
+        'istiod_remote_cluster_sync_status{cluster_type="remote",mesh_cluster="cluster1"} == 1'
+
+
+def test_peer_sync_collects_every_replicas_state_and_istiods_own_cluster_label():
+    got = mf.peer_sync([sample("cluster2", "synced", pod="istiod-a"), sample("cluster2", "timeout", pod="istiod-b"),
+                        sample("cluster3", "synced"),
+                        # the scrape config's own `cluster` target label moved istiod's to exported_cluster
+                        sample("cluster1", "synced", exported_cluster="cluster4")])
+    assert got == {"cluster2": ["synced", "timeout"], "cluster3": ["synced"], "cluster4": ["synced"]}
+
+
+def upstream_with_secrets(*peers):
+    components = {
+        "istiod": [deploy("istiod", "istio-system", "docker.io/istio/pilot:1.31.0", 1, 1)],
+        "ztunnel": [deploy("ztunnel", "istio-system", "docker.io/istio/ztunnel:1.31.0", 1, 1, "DaemonSet")],
+        "cni": [deploy("istio-cni-node", "istio-system", "docker.io/istio/install-cni:1.31.0", 1, 1, "DaemonSet")],
+    }
+    secrets = [{"metadata": {"name": "istio-remote-secret-" + p, "namespace": "istio-system",
+                             "annotations": {mf.REMOTE_SECRET_CLUSTER: p}}} for p in peers]
+    return components, [gateway("istio-eastwestgateway", "istio-system", "istio-east-west")], secrets
+
+
+def test_a_linked_peer_that_istiod_has_not_synced_is_a_problem_naming_its_state_and_the_fix():
+    components, ew, secrets = upstream_with_secrets("cluster2", "cluster3")
+    expected = ["cluster2", "cluster3"]
+
+    def check(sync):
+        return mf.facts("v1.36.3", components, ew, [], [ns("istio-system")], secrets, "istio-system", expected,
+                        sync, "http://prom:9090")
+
+    ok = check({"cluster2": ["synced"], "cluster3": ["synced"]})
+    assert ok["healthy"] is True and ok["peer_sync"] == {"cluster2": ["synced"], "cluster3": ["synced"]}
+    bad = check({"cluster2": ["timeout"], "cluster3": ["synced", "syncing"]})
+    assert bad["healthy"] is False and len(bad["problems"]) == 2, bad["problems"]
+    assert bad["problems"][0].startswith("istiod has not synced cluster2 (timeout): the remote secret's reader "
+                                         "must grant secrets, configmaps and customresourcedefinitions")
+    assert "rerun playbooks/link.yml" in bad["problems"][0]
+    assert bad["problems"][1].startswith("istiod has not synced cluster3 (synced/syncing)")
+    assert check({"cluster3": ["synced"]})["problems"] == [
+        p.replace("(timeout)", "(not reported)") for p in bad["problems"][:1]]
+    # istiod not scraped at all: unknown is not healthy
+    none = check({})
+    assert none["problems"] == ["istiod's peer sync is unknown: no istiod_remote_cluster_sync_status series at "
+                                "http://prom:9090: make that Prometheus scrape istiod's port 15014 (or set the "
+                                "selector that picks this cluster's istiod)"]
+    # not checked (no Prometheus): no problem, and the facts say so
+    unchecked = check(None)
+    assert unchecked["healthy"] is True and unchecked["peer_sync"] is None
+
+
+def test_peer_sync_is_only_asked_of_peers_linked_by_remote_secrets():
+    components, ew = upstream_with_secrets()[:2]
+    solo_peer = gateway("istio-remote-peer-cluster2", "istio-eastwest", mf.REMOTE_CLASS,
+                        labels={mf.CLUSTER_LABEL: "cluster2"}, spec_addresses=["192.0.2.1"])
+    f = mf.facts("v1.36.3", components, ew + [solo_peer], [], [ns("istio-system")], [], "istio-system",
+                 ["cluster2"], {}, "http://prom:9090")
+    assert f["problems"] == [], f["problems"]

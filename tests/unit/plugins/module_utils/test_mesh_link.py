@@ -510,3 +510,26 @@ def test_an_explicit_reachable_api_server_wins_over_a_loopback_kubeconfig():
     cfg = yaml.safe_load(base64.b64decode(kube.get("v1", "Secret", "istio-remote-secret-cluster2",
                                                    "istio-system")["data"]["cluster2"]))
     assert cfg["clusters"][0]["cluster"]["server"] == "https://10.0.0.2:6443"
+
+
+def test_the_reader_grants_every_read_of_istios_own_reader_clusterrole():
+    """The rules come from the istiod chart's reader-clusterrole.yaml (Istio's charts in the lab): if a release adds
+    a read there, this fails until READER_RULES has it. Only serviceexports create/delete are left out on purpose
+    (istiod writes ServiceExports only for MCS, which linking does not use; the reader stays read-only)."""
+    from lab import charts as lab_charts
+
+    chart = lab_charts.istio()
+    if chart is None:
+        pytest.fail("Istio's charts are not here (lab.charts): put them in ../shared/charts/istio or set AMBIENTMESH_CHARTS")
+    text = (chart / "istiod" / "templates" / "reader-clusterrole.yaml").read_text()
+    body = text[text.index("rules:"):text.index("{{- if .Values.istiodRemote.enabled }}")]
+    rules = yaml.safe_load(body.replace("{{ $mcsAPIGroup }}", "multicluster.x-k8s.io"))["rules"]
+
+    def grants(rule_list):
+        return {(g, r, v) for rule in rule_list for g in rule["apiGroups"] for r in rule["resources"]
+                for v in rule["verbs"]}
+
+    ours = grants(remote_secret.reader_objects("istio-system", "reader")[1]["rules"])
+    wanted = grants(rules) - {("multicluster.x-k8s.io", "serviceexports", v) for v in ("create", "delete")}
+    missing = sorted(g for g in wanted if g not in ours and (g[0], "*", g[2]) not in ours)
+    assert missing == [], "Istio's istio-reader grants what our reader does not: %s" % missing

@@ -179,3 +179,14 @@ def test_a_mesh_missing_ztunnel_fails_the_report_even_when_every_probe_passed():
 def test_facts_without_a_health_check_add_no_row():
     d = data()
     assert [r[0] for r in report.verdicts(d)] == ["ingress", "failover drill", "mTLS"]
+
+
+def test_the_mesh_health_row_says_how_many_peers_istiod_synced_or_that_it_was_not_checked():
+    d = {"clusters": {"cluster1": dict(healthy_cluster("cluster1", ["cluster2", "cluster3"]),
+                                       peer_sync={"cluster2": ["synced"], "cluster3": ["timeout"]},
+                                       problems=["istiod has not synced cluster3 (timeout): ..."])}}
+    assert ("| mesh health | cluster1 | **FAILED** | 4 of 4 components ready, 2 of 2 peers linked, 1 of 2 peers "
+            "synced by istiod |") in report.markdown(d)
+    d["clusters"]["cluster1"].update(peer_sync=None, problems=[],
+                                     peers=[{"kind": "remote-secret", "cluster": "cluster2"}, {"cluster": "cluster3"}])
+    assert "2 peers linked, peer sync not checked (no Prometheus) |" in report.markdown(d)
