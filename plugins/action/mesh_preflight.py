@@ -14,6 +14,7 @@ import yaml
 from ansible.plugins.action import ActionBase
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import resolve
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import reach
 
 # The host variables the identity is made of; nothing else of a host is read.
 IDENTITY_VARS = ("kube_context", "kubeconfig_path", "mesh_cluster_name", "mesh_network", "mesh_trust_domain")
@@ -43,8 +44,26 @@ class ActionModule(ActionBase):
             hosts[name] = dict((var, hv.get(var)) for var in IDENTITY_VARS)
         try:
             clusters = resolve(hosts, os.environ, os.path.expanduser("~"), yaml.safe_load)
+            timeout = _timeout(task_vars.get("mesh_api_timeout", reach.DEFAULT_TIMEOUT))
+            unreachable = reach.problems(clusters, timeout)
+            if unreachable:
+                raise MeshError("%d API server%s did not answer, nothing was changed:\n- %s" % (
+                    len(unreachable), "" if len(unreachable) == 1 else "s", "\n- ".join(unreachable)),
+                    problems=unreachable)
         except MeshError as e:
             result.update(failed=True, msg=e.msg, problems=e.details.get("problems", []))
             return result
+        for cluster in clusters:
+            cluster.pop("kubeconfig")  # where the credentials are: not a result to print
         result.update(changed=False, clusters=clusters)
         return result
+
+
+def _timeout(value):
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1
+    if seconds <= 0:
+        raise MeshError("mesh_api_timeout=%r: give the seconds to wait for each API server's answer, e.g. 10" % (value,))
+    return seconds

@@ -76,7 +76,8 @@ def _server(url):
 
 
 def resolve(hosts, environ, home, load_yaml):
-    """Check every host's identity and return [{host, cluster_name, network, trust_domain, context, server}].
+    """Check every host's identity and return [{host, cluster_name, network, trust_domain, context, server,
+    kubeconfig (the files read)}].
 
     hosts: {inventory host: its variables (kube_context, kubeconfig_path, mesh_cluster_name, mesh_network,
     mesh_trust_domain)}. Raises MeshError listing every problem found (each names the host, the variable and
@@ -93,7 +94,7 @@ def resolve(hosts, environ, home, load_yaml):
         network = _text(hv.get("mesh_network"))
         trust_domain = _text(hv.get("mesh_trust_domain")) or DEFAULT_TRUST_DOMAIN
         item = {"host": host, "cluster_name": name, "network": network, "trust_domain": trust_domain,
-                "context": context, "server": None}
+                "context": context, "server": None, "kubeconfig": None}
         out.append(item)
         if hv.get("kube_context") is not None and context is None:
             problems.append("%s: kube_context is empty; set it to this cluster's context in the kubeconfig" % host)
@@ -139,6 +140,7 @@ def resolve(hosts, environ, home, load_yaml):
                                                  ", ".join(sorted(c for c in config["contexts"] if c)) or "none"))
             continue
         item["server"] = _server(config["clusters"].get(config["contexts"].get(use)))
+        item["kubeconfig"] = paths
     _across(out, problems)
     if problems:
         raise MeshError("the inventory has %d problem%s, nothing was changed:\n- %s"

@@ -13,8 +13,8 @@ short_description: Check every inventory host's cluster identity together, befor
 version_added: 0.2.0
 author: ambientmesh.multicluster maintainers (@ambientmesh)
 description:
-  - Runs on the controller (an action plugin) and talks to no cluster. Every playbook of the collection runs it
-    first, once; run it first in your own playbooks that include the roles.
+  - Runs on the controller (an action plugin). Every playbook of the collection runs it first, once; run it first
+    in your own playbooks that include the roles.
   - Reads, for each host in O(hosts), C(kube_context), C(kubeconfig_path), C(mesh_cluster_name), C(mesh_network)
     and C(mesh_trust_domain), and the kubeconfig files those name (contexts and server addresses only; no
     credential is read into the result).
@@ -23,6 +23,11 @@ description:
     empty or not in the kubeconfig, two hosts reach the same API server, two hosts share a cluster name or a
     network, a network, cluster name or trust domain is not valid, or C(K8S_AUTH_HOST) with a credential is set in
     the environment (kubernetes.core lets it override every task's context; AWX's bearer-token credential sets it).
+  - When the identities are sound, asks each cluster's API server for C(/version), all clusters at once, and fails
+    naming the host, server, context and elapsed time when one does not answer within C(mesh_api_timeout)
+    seconds (default 10) or cannot be reached. kubernetes.core's requests have no timeout of their own, so an API
+    server that accepts connections and never answers would otherwise hold the run for ever. Any HTTP answer
+    counts, also 401 or 403 (the step that needs the rights reports those).
   - One rule per field, the same the modules apply (see C(docs/bad-input.md)).
 extends_documentation_fragment:
   - ambientmesh.multicluster.attributes
@@ -46,6 +51,10 @@ options:
     elements: str
 notes:
   - Run it with C(run_once=true); it checks all O(hosts) in one go.
+  - The wait per API server is the variable C(mesh_api_timeout) (seconds), not an option, so that the playbooks'
+    preflight takes it from the inventory like the identity variables.
+requirements:
+  - kubernetes >= 24.2.0 (on the controller)
 """
 
 EXAMPLES = r"""

@@ -82,3 +82,39 @@ def test_site_stops_at_the_first_preflight(make_inventory, run_playbook, kubectl
     assert res.rc != 0 and "cluster1: mesh_network='net work' is not a valid network name" in res.stdout, res
     assert res.stdout.count("TASK [Preflight") == 1, res
     assert snapshot(kubectl, clusters) == before
+
+
+@pytest.mark.parametrize("server", ["stalled", "refusing"])
+def test_an_api_server_that_never_answers_fails_the_preflight_naming_it(server, make_inventory, run_playbook,
+                                                                        kubectl, cluster_names, lab, tmp_path):
+    """An API server that accepts connections and never answers held trust.yml for good (kubernetes.core sets no
+    timeout); the preflight asks every server first, with a bound, and names the one that does not answer."""
+    import socket
+
+    clusters = cluster_names[:2]
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    if server == "stalled":
+        listener.listen(8)  # the kernel completes the handshake; nobody ever reads or answers
+    port = listener.getsockname()[1]
+    try:
+        config = yaml.safe_load(Path(lab.kubeconfig).read_text())
+        cluster_of = {c["name"]: c["context"]["cluster"] for c in config["contexts"]}
+        for entry in config["clusters"]:
+            if entry["name"] == cluster_of["cluster2"]:
+                entry["cluster"]["server"] = "https://127.0.0.1:%d" % port
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump(config))
+        inventory = edit(make_inventory(clusters), kubeconfig_path=str(kubeconfig), mesh_api_timeout=3)
+        before = snapshot(kubectl, clusters)
+        res = run_playbook(PLAYS / "trust.yml", inventory, extra_vars={"trust_root_dir": str(tmp_path / "ca")},
+                           timeout=120)
+    finally:
+        listener.close()
+    assert res.rc != 0, res
+    why = "did not answer within 3 s" if server == "stalled" else "cannot be reached ("
+    assert "1 API server did not answer, nothing was changed" in res.stdout, res
+    assert "cluster2: the API server https://127.0.0.1:%d (context cluster2) %s" % (port, why) in res.stdout, res
+    assert "cluster1: the API server" not in res.stdout
+    assert all(s["ok"] == 0 and s["changed"] == 0 for s in res.stats.values()), res.stats
+    assert not (tmp_path / "ca").exists() and snapshot(kubectl, clusters) == before

@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# Copyright: ambientmesh.multicluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Does each cluster's API server answer, within a bound? Asked once per cluster, in parallel, before any write.
+
+kubernetes.core's requests have no timeout: an API server that accepts connections and never answers holds a
+task (and the run) for ever. One GET /version per cluster with a read timeout finds it first and names it. Any
+HTTP answer counts (401/403 are the credentials' business, reported by the step that needs them)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import time
+
+from concurrent.futures import ThreadPoolExecutor
+
+DEFAULT_TIMEOUT = 10
+
+
+def _ask(paths, context, timeout):
+    """None when the API server answered; else why not."""
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=os.pathsep.join(paths), context=context, client_configuration=cfg,
+                            persist_config=False)
+    cfg.retries = False   # one try: urllib3 would retry a read timeout three times
+    with client.ApiClient(cfg) as api:
+        try:
+            client.VersionApi(api).get_code(_request_timeout=(timeout, timeout))
+        except ApiException:
+            return None
+        except Exception as e:  # urllib3 timeouts and connection errors, SSL errors
+            name = type(e).__name__
+            if "Timeout" in name:
+                return "did not answer within %g s" % timeout
+            text = str(e)
+            if "object at 0x" in text:  # urllib3 puts the connection's repr first
+                text = text.split(": ", 1)[-1]
+            return "cannot be reached (%s)" % text
+    return None
+
+
+def problems(clusters, timeout=DEFAULT_TIMEOUT):
+    """[problem] for every cluster (identity.resolve()'s items with a kubeconfig) whose API server does not answer."""
+    todo = [c for c in clusters if c.get("kubeconfig")]
+    if not todo:
+        return []
+
+    def one(c):
+        start = time.monotonic()
+        try:
+            why = _ask(c["kubeconfig"], c["context"], timeout)
+        except Exception as e:  # a kubeconfig the client cannot load (exec plugin missing, bad certificate data)
+            why = "cannot be used: %s" % e
+        if why is None:
+            return None
+        return ("%s: the API server %s (context %s) %s (after %.1f s): check that it is up and that this controller "
+                "reaches it, or raise mesh_api_timeout for a slow one"
+                % (c["host"], c.get("server") or "?", c.get("context") or "current", why, time.monotonic() - start))
+
+    with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
+        return [p for p in pool.map(one, todo) if p]
