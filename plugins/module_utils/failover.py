@@ -412,6 +412,7 @@ class Drill:
         samples, marks = recorder.snapshot()
         report = probe.phase_report(samples, marks, end, self.expected)
         problems = probe.check_thresholds(report["overall"], p.get("min_success_ratio"), p.get("max_recovery_seconds"))
+        problems += probe.attribution_problems(report["overall"], p.get("cluster_header"))
         if prober_error:
             problems.append(prober_error)
         lines = ["%s: %s" % (ph["name"], probe.describe(ph)) for ph in report["phases"]]

@@ -96,27 +96,31 @@ def desired_service(name, params):
     return obj
 
 
-def owned_by(live, path, manager=FIELD_MANAGER):
-    """True when manager's managedFields entry claims the field at path (e.g. ('spec', 'trafficDistribution'))."""
+def managers(live, path):
+    """The field managers whose managedFields entries claim the field at path (e.g. ('spec', 'trafficDistribution'))."""
+    out = set()
     for entry in (live.get("metadata") or {}).get("managedFields") or []:
-        if entry.get("manager") != manager:
-            continue
         node = entry.get("fieldsV1") or {}
         for key in path:
             node = node.get("f:" + key) if isinstance(node, dict) else None
         if node is not None:
-            return True
-    return False
+            out.add(entry.get("manager"))
+    return out
+
+
+def owned_by(live, path, manager=FIELD_MANAGER):
+    """True when only `manager` claims the field at path: a field someone else also set is theirs to keep."""
+    return managers(live, path) == {manager}
 
 
 def removal_patch(live, distribution):
-    """Merge patch that makes live local again: the global and takeover labels always go; the traffic
-    preference only when we set it (a user's own trafficDistribution stays). None when nothing is to remove."""
+    """Merge patch that makes live local again: only the labels, annotation and traffic preference that we alone
+    set (a user's own global label or trafficDistribution stays). None when nothing is to remove."""
     spec = DISTRIBUTIONS[distribution]
     meta = live.get("metadata") or {}
     patch = {}
     keys = list(spec["labels"]) + ([spec["takeover_label"]] if spec["takeover_label"] else [])
-    labels = dict((k, None) for k in keys if k in (meta.get("labels") or {}))
+    labels = dict((k, None) for k in keys if k in (meta.get("labels") or {}) and owned_by(live, ("metadata", "labels", k)))
     if labels:
         patch["metadata"] = {"labels": labels}
     if spec["traffic_distribution_at"] == "annotation":

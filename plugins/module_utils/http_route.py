@@ -37,9 +37,37 @@ def _subdomain(value):
     return bool(value) and len(value) <= 253 and bool(DNS1123_SUBDOMAIN.match(value))
 
 
+# Perl constructs RE2 (Envoy's regex engine) lacks and Python's re accepts: refused before compiling.
+BACKREFERENCE = re.compile(r"\\[1-9]|\\g<")
+NOT_RE2 = ((re.compile(r"\(\?<?[=!]"), "lookaround"), (re.compile(r"\(\?P="), "backreference"),
+           (re.compile(r"\(\?>"), "atomic group"), (re.compile(r"[*+?}]\+"), "possessive quantifier"),
+           (re.compile(r"\(\?\("), "conditional"))
+
+
+def _check_regex(path):
+    """Why `path` is not an RE2 expression the gateway's Envoy accepts (None when it is): the HTTPRoute schema
+    takes any string, so a bad one is only refused later by the gateway, on a route already applied."""
+    found = None
+    unescaped = path.replace("\\\\", "")  # a literal backslash is not the start of an escape
+    if BACKREFERENCE.search(unescaped):
+        found = "backreference"
+    bare = re.sub(r"\\.", "", unescaped)  # escaped characters are literals: '\(?=' is no lookahead
+    for pattern, what in NOT_RE2:
+        found = found or (what if pattern.search(bare) else None)
+    if found:
+        return ("path=%r uses a %s, which RE2 (the regex engine of the gateway's Envoy) does not support"
+                % (path, found))
+    try:
+        # RE2 takes flag groups anywhere, Python only at the start: drop them for the syntax check
+        re.compile(re.sub(r"\(\?[imsU-]+\)", "", path))
+    except re.error as e:
+        return "path=%r is not a valid regular expression: %s; fix it or use path_type PathPrefix" % (path, e)
+    return None
+
+
 def _check_path(path_type, path):
     if path_type == "RegularExpression":
-        return None
+        return _check_regex(path)
     if not path.startswith("/"):
         return "path=%r must start with '/' for path_type=%s" % (path, path_type)
     bad = [part for part in BAD_PATH_PARTS if part in path] + [e for e in ("/..", "/.") if path.endswith(e)]
@@ -307,7 +335,14 @@ def reconcile(kube, params, check_mode, diff):
     validate(params)
     name, namespace = params["name"], params["namespace"]
     if params["state"] == "absent":
-        before = kube.delete(GATEWAY_API, "HTTPRoute", name, namespace)
+        before = None
+        live = kube.get(GATEWAY_API, "HTTPRoute", name, namespace)
+        if live is not None and (live["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE:
+            # a route of the same name that the user made: teardown must not take it with ours
+            kube.warn("HTTPRoute %s/%s is not labelled %s=%s, so this collection did not make it; left in place "
+                      "(delete it yourself if it should go)" % (namespace, name, MANAGED_BY_LABEL, MANAGED_BY_VALUE))
+        elif live is not None:
+            before = kube.delete(GATEWAY_API, "HTTPRoute", name, namespace)
         granted, grants = reconcile_grants(kube, params, [])
         result = {"changed": before is not None or granted, "route": {}}
         if diff:

@@ -244,6 +244,16 @@ def check_thresholds(overall, min_success_ratio=None, max_recovery_seconds=None)
     return problems
 
 
+def attribution_problems(overall, cluster_header):
+    """Asked which cluster answered (a cluster header) and no answer said so: nothing shows where traffic went, so
+    the check must not pass as if it did (a misspelt header once let a drill pass that proved no failover)."""
+    if not cluster_header or not overall.get("successes") or sum((overall.get("clusters") or {}).values()):
+        return []
+    return ["none of the %d successful answers carried header %s, so which cluster answered is not shown: set "
+            "cluster_header (verify_cluster_header) to the header the backend sets, or leave it empty to not ask"
+            % (overall["successes"], cluster_header)]
+
+
 def describe(figures):
     """One line for humans: requests, ratio, codes, latency, clusters."""
     lat = figures.get("latency_ms") or {}

@@ -55,6 +55,8 @@ options:
   cluster_header:
     description:
       - Response header that names the cluster that answered; counted per phase when present.
+      - Setting it asks for proof of where traffic went; when no successful answer carries it, the check fails
+        saying so (a misspelt header would otherwise pass a drill that showed no failover).
     type: str
   expected_status:
     description: HTTP status codes that count as success.

@@ -67,7 +67,12 @@ options:
     type: list
     elements: str
   path:
-    description: Path to match.
+    description:
+      - Path to match.
+      - With O(path_type=RegularExpression), an RE2 expression (the engine of the gateway's Envoy); one that does
+        not compile, or that uses lookaround, backreferences, atomic groups or possessive quantifiers (which RE2
+        lacks), is refused before anything is applied, because the HTTPRoute schema accepts any string and the
+        gateway would only reject the route later.
     type: str
     default: /
   path_type:
@@ -107,7 +112,10 @@ options:
         description: Time for one request to a backend.
         type: str
   state:
-    description: C(present) ensures the route, C(absent) deletes it.
+    description:
+      - C(present) ensures the route, C(absent) deletes it.
+      - C(absent) deletes only a route labelled C(app.kubernetes.io/managed-by=ambientmesh.multicluster); a route of
+        the same name that someone else made is left in place with a warning.
     type: str
     choices: [present, absent]
     default: present

@@ -313,3 +313,17 @@ def test_check_mode_skips_a_deployment_that_is_not_there_yet():
     assert warnings == [result["msg"]] and kube.patches == []
     with pytest.raises(MeshError, match="Deployment nope not found"):
         failover.check(kube, params(deployment="nope"), False, warnings.append)
+
+
+def test_a_cluster_header_no_answer_carries_fails_the_drill_instead_of_passing_unproven():
+    kube = FakeKube(replicas=2)
+    # the header the backend sets is not the one asked for: every answer is a 200 with no cluster
+    result = drill(kube, params(cluster_header="x-cluster-typo", fail_on_threshold=False), lambda: (200, None)).run()
+    assert kube.replicas == 2 and result["overall"]["success_ratio"] == 1.0
+    assert result["passed"] is False and result["problems"] == [
+        "none of the %d successful answers carried header x-cluster-typo, so which cluster answered is not shown: "
+        "set cluster_header (verify_cluster_header) to the header the backend sets, or leave it empty to not ask"
+        % result["overall"]["successes"]]
+    # answers that name their cluster pass; without a header nothing is asked
+    assert drill(FakeKube(replicas=2), params(cluster_header="x-c"), failover_target(FakeKube())).run()["passed"]
+    assert drill(FakeKube(replicas=2), params(), lambda: (200, None)).run()["passed"]

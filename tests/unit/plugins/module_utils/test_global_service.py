@@ -133,10 +133,15 @@ def test_reconcile_present_then_idempotent_and_diff():
     assert kube.objects[("bookinfo", "productpage")]["metadata"]["labels"]["app"] == "productpage"
 
 
+OUR_LABEL = {"manager": "ambientmesh-multicluster", "operation": "Apply",
+             "fieldsV1": {"f:metadata": {"f:labels": {"f:istio.io/global": {}}}}}
+
+
 def test_removal_patch_keeps_foreign_traffic_distribution():
-    ours = [{"manager": "ambientmesh-multicluster", "operation": "Apply",
-             "fieldsV1": {"f:spec": {"f:trafficDistribution": {}}}}]
-    theirs = [{"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {"f:trafficDistribution": {}}}}]
+    ours = [OUR_LABEL, {"manager": "ambientmesh-multicluster", "operation": "Apply",
+                        "fieldsV1": {"f:spec": {"f:trafficDistribution": {}}}}]
+    theirs = [OUR_LABEL, {"manager": "kubectl", "operation": "Update",
+                          "fieldsV1": {"f:spec": {"f:trafficDistribution": {}}}}]
     live = service(labels={"istio.io/global": "true", "app": "x"}, spec={"trafficDistribution": "PreferClose"},
                    managed=ours)
     assert gs.removal_patch(live, "upstream") == {"metadata": {"labels": {"istio.io/global": None}},
@@ -146,9 +151,22 @@ def test_removal_patch_keeps_foreign_traffic_distribution():
     assert gs.removal_patch(service(), "solo") is None
 
 
+def test_removal_patch_keeps_a_global_label_the_user_set_or_also_set():
+    users = {"manager": "kubectl-label", "operation": "Update",
+             "fieldsV1": {"f:metadata": {"f:labels": {"f:istio.io/global": {}}}}}
+    live = service(labels={"istio.io/global": "true"}, managed=[users])
+    assert gs.removal_patch(live, "upstream") is None
+    live["metadata"]["managedFields"] = [users, OUR_LABEL]  # both set it: the user's intent stays
+    assert gs.removal_patch(live, "upstream") is None
+    live["metadata"]["managedFields"] = [OUR_LABEL]
+    assert gs.removal_patch(live, "upstream") == {"metadata": {"labels": {"istio.io/global": None}}}
+
+
 def test_reconcile_absent_removes_labels_and_our_annotation_only():
     managed = [{"manager": "ambientmesh-multicluster", "operation": "Apply",
-                "fieldsV1": {"f:metadata": {"f:annotations": {"f:" + gs.TRAFFIC_ANNOTATION: {}}}}}]
+                "fieldsV1": {"f:metadata": {"f:annotations": {"f:" + gs.TRAFFIC_ANNOTATION: {}},
+                                            "f:labels": {"f:solo.io/service-scope": {},
+                                                         "f:solo.io/service-takeover": {}}}}}]
     live = service(labels={"app": "productpage", "solo.io/service-scope": "global", "solo.io/service-takeover": "true"},
                    annotations={gs.TRAFFIC_ANNOTATION: "Any", "keep": "me"}, managed=managed)
     kube = FakeKube([live])

@@ -303,3 +303,35 @@ def test_check_mode_before_the_backend_namespace_exists_warns_and_reports_the_gr
     assert res["changed"] and kube.grants == {}
     assert kube.warnings == ["check mode: namespace bookinfo does not exist yet, so ReferenceGrant "
                              "bookinfo/gloo-system-productpage was not dry-run"]
+
+
+@pytest.mark.parametrize("path, words", [
+    ("([unclosed", "is not a valid regular expression: unterminated character set at position 1"),
+    ("/(open", "is not a valid regular expression: missing ), unterminated subpattern"),
+    ("/api/(?=v1)", "uses a lookaround"),
+    ("/(?<!x)y", "uses a lookaround"),
+    ("/(a)\\1", "uses a backreference"),
+    ("/(?P<v>a)(?P=v)", "uses a backreference"),
+    ("/(?>ab)", "uses a atomic group"),
+    ("/a++", "uses a possessive quantifier"),
+])
+def test_a_regex_path_the_gateway_would_refuse_is_refused_naming_the_field(path, words):
+    with pytest.raises(MeshError) as err:
+        hr.validate(params(path=path, path_type="RegularExpression"))
+    assert "path=%r" % path in err.value.msg and words in err.value.msg, err.value.msg
+
+
+@pytest.mark.parametrize("path", ["/product(page)?/.*", "/a\\++", "/lit\\(?=x", "/x\\\\", "/(?P<v>a)b", "/(?i)api"])
+def test_re2_paths_with_escapes_and_named_groups_are_accepted(path):
+    hr.validate(params(path=path, path_type="RegularExpression"))
+
+
+def test_absent_leaves_a_route_of_the_same_name_that_the_collection_did_not_make():
+    kube = FakeKube()
+    hr.reconcile(kube, params(), False, False)
+    kube.routes[("gloo-system", "productpage")]["metadata"]["labels"] = {"team": "edge"}  # the user's own route
+    kept = hr.reconcile(kube, params(state="absent"), False, True)
+    assert not kept["changed"] and ("gloo-system", "productpage") in kube.routes
+    assert kube.warnings == ["HTTPRoute gloo-system/productpage is not labelled app.kubernetes.io/managed-by="
+                             "ambientmesh.multicluster, so this collection did not make it; left in place (delete it "
+                             "yourself if it should go)"]
