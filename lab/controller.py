@@ -145,8 +145,11 @@ class Controller:
             ns, name = gw["metadata"]["namespace"], gw["metadata"]["name"]
             labels = dict((k, v) for k, v in (gw["metadata"].get("labels") or {}).items()
                           if k.startswith(("istio.io/", "topology.istio.io/")))
+            # owned by its Gateway, as istiod's own gateway Services are: the API server's GC deletes it with it
+            owner = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "name": name,
+                     "uid": gw["metadata"]["uid"]}
             svc = {"apiVersion": "v1", "kind": "Service",
-                   "metadata": {"name": name, "namespace": ns, "labels": labels},
+                   "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner]},
                    "spec": {"type": "LoadBalancer",
                             "selector": {"gateway.networking.k8s.io/gateway-name": name},
                             "ports": [{"name": "l-%d" % ln["port"], "port": ln["port"], "protocol": "TCP"}

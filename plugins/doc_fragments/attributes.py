@@ -25,3 +25,16 @@ attributes:
     membership:
       - ambientmesh.multicluster.k8s
 """
+
+    # Read-only modules (ambientmesh.multicluster.attributes.read_only, after ambientmesh.multicluster.attributes).
+    READ_ONLY = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+"""

@@ -30,14 +30,7 @@ description:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ambientmesh.multicluster.attributes
-attributes:
-  check_mode:
-    support: full
-    details: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+  - ambientmesh.multicluster.attributes.read_only
 options:
   istio_namespace:
     description: Namespace of istiod, of remote secrets and of the C(topology.istio.io/network) label.

@@ -23,14 +23,8 @@ description:
     C(istio_requests_total) comes from waypoints, Istio gateways, or Solo ztunnel with C(L7_ENABLED=true).
 extends_documentation_fragment:
   - ambientmesh.multicluster.attributes
+  - ambientmesh.multicluster.attributes.read_only
 attributes:
-  check_mode:
-    support: full
-    details: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
   action_group:
     support: none
 options:

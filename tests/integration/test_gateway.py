@@ -108,7 +108,7 @@ def test_gloo_gateway(inventory, run_playbook, base_vars, helm, releases, get, k
         cleanup()
 
 
-def test_kgateway(inventory, run_playbook, base_vars, helm, releases, get, cleanup):
+def test_kgateway(inventory, run_playbook, base_vars, helm, releases, get, kubectl, cleanup):
     extra = dict(base_vars, gateway_product="kgateway")
     try:
         first = run_playbook(PLAYS / "gateway.yml", inventory, extra)
@@ -124,8 +124,26 @@ def test_kgateway(inventory, run_playbook, base_vars, helm, releases, get, clean
         assert_http_gateway(get, "kgateway")
         second = run_playbook(PLAYS / "gateway.yml", inventory, extra)
         assert second.rc == 0 and second.changed == 0, second
-        down = run_playbook(PLAYS / "teardown.yml", inventory, dict(extra, teardown_role="gateway", teardown_hosts="mesh_ingress"))
+        # a user's own Gateway and route placed in gloo-system: teardown removes ours and keeps the namespace
+        kubectl(INGRESS, "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+             "metadata": {"name": "team-edge", "namespace": "gloo-system"},
+             "spec": {"gatewayClassName": "kgateway", "listeners": [{"name": "h", "port": 9090, "protocol": "HTTP"}]}},
+            {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": "legacy", "namespace": "gloo-system"},
+             "spec": {"parentRefs": [{"name": "team-edge"}]}}]}))
+        teardown = dict(extra, teardown_role="gateway", teardown_hosts="mesh_ingress")
+        down = run_playbook(PLAYS / "teardown.yml", inventory, teardown)
         assert down.rc == 0, down
+        assert "namespace gloo-system holds 2 object(s) this collection did not make, so it is kept: " \
+               "Gateway/team-edge, HTTPRoute/legacy" in " ".join((down.stdout + down.stderr).split()), down
+        assert not set(releases(INGRESS)) & set(RELEASES)
+        assert get(INGRESS, "gateway.networking.k8s.io/v1", "Gateway", "http", "gloo-system") is None
+        for kind, name in (("Gateway", "team-edge"), ("HTTPRoute", "legacy")):
+            assert get(INGRESS, "gateway.networking.k8s.io/v1", kind, name, "gloo-system") is not None, name
+        kubectl(INGRESS, "delete", "-n", "gloo-system", "httproute/legacy", "gateway/team-edge")
+        down = run_playbook(PLAYS / "teardown.yml", inventory, teardown)
+        assert down.rc == 0 and down.changed == 1, down  # only the namespace was left
         assert_nothing_installed(releases, get)
     finally:
         cleanup()
