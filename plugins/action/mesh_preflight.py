@@ -14,7 +14,7 @@ import yaml
 from ansible.plugins.action import ActionBase
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import resolve
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils import reach
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import access, reach
 
 # The host variables the identity is made of; nothing else of a host is read.
 IDENTITY_VARS = ("kube_context", "kubeconfig_path", "mesh_cluster_name", "mesh_network", "mesh_trust_domain")
@@ -23,12 +23,19 @@ IDENTITY_VARS = ("kube_context", "kubeconfig_path", "mesh_cluster_name", "mesh_n
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("hosts",))
+    _VALID_ARGS = frozenset(("hosts", "steps"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
-        dummy, args = self.validate_argument_spec(argument_spec={"hosts": {"type": "list", "elements": "str"}})
+        dummy, args = self.validate_argument_spec(argument_spec={
+            "hosts": {"type": "list", "elements": "str"},
+            "steps": {"type": "list", "elements": "str", "default": []}})
+        unknown_steps = access.unknown_steps(args["steps"])
+        if unknown_steps:
+            result.update(failed=True, msg="steps: %s not a step; use some of %s" % (
+                ", ".join(unknown_steps), ", ".join(access.ORDER)))
+            return result
         hostvars = task_vars.get("hostvars", {})
         names = args.get("hosts")
         if names is None:
@@ -50,6 +57,11 @@ class ActionModule(ActionBase):
                 raise MeshError("%d API server%s did not answer, nothing was changed:\n- %s" % (
                     len(unreachable), "" if len(unreachable) == 1 else "s", "\n- ".join(unreachable)),
                     problems=unreachable)
+            denied = reach.access_problems(clusters, args["steps"], timeout) if args["steps"] else []
+            if denied:
+                raise MeshError("%d cluster%s would refuse what the steps (%s) need, nothing was changed:\n- %s" % (
+                    len(denied), "" if len(denied) == 1 else "s", ", ".join(args["steps"]), "\n- ".join(denied)),
+                    problems=denied)
         except MeshError as e:
             result.update(failed=True, msg=e.msg, problems=e.details.get("problems", []))
             return result

@@ -16,19 +16,27 @@ import time
 
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import access
+
 DEFAULT_TIMEOUT = 10
 
 
-def _ask(paths, context, timeout):
-    """None when the API server answered; else why not."""
+def _client(paths, context):
     from kubernetes import client, config
-    from kubernetes.client.rest import ApiException
 
     cfg = client.Configuration()
     config.load_kube_config(config_file=os.pathsep.join(paths), context=context, client_configuration=cfg,
                             persist_config=False)
     cfg.retries = False   # one try: urllib3 would retry a read timeout three times
-    with client.ApiClient(cfg) as api:
+    return client.ApiClient(cfg)
+
+
+def _ask(paths, context, timeout):
+    """None when the API server answered; else why not."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    with _client(paths, context) as api:
         try:
             client.VersionApi(api).get_code(_request_timeout=(timeout, timeout))
         except ApiException:
@@ -62,5 +70,35 @@ def problems(clusters, timeout=DEFAULT_TIMEOUT):
                 "reaches it, or raise mesh_api_timeout for a slow one"
                 % (c["host"], c.get("server") or "?", c.get("context") or "current", why, time.monotonic() - start))
 
+    with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
+        return [p for p in pool.map(one, todo) if p]
+
+
+def access_problems(clusters, steps, timeout=DEFAULT_TIMEOUT):
+    """[problem] for every cluster whose credential may not do all that `steps` need (access.STEPS), asked with
+    SelfSubjectAccessReviews, so a missing verb is found before the first write, not half-way."""
+    from kubernetes import client
+
+    def one(c):
+        with _client(c["kubeconfig"], c["context"]) as api:
+            authz = client.AuthorizationV1Api(api)
+
+            def allowed(group, resource, subresource, verb):
+                review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                          "spec": {"resourceAttributes": {"group": group, "resource": resource,
+                                                          "subresource": subresource, "verb": verb}}}
+                return bool(authz.create_self_subject_access_review(review, _request_timeout=timeout).status.allowed)
+
+            gaps = access.missing(allowed, steps)
+        if not gaps:
+            return None
+        return ("%s: the credential of context %s may not %s: grant it the installer ClusterRole (playbooks/rbac.yml, "
+                "docs/rbac.md) with a ClusterRoleBinding, or use a context that may"
+                % (c["host"], c.get("context") or "current",
+                   ", ".join("%s (%s)" % (what, step) for step, what in gaps)))
+
+    todo = [c for c in clusters if c.get("kubeconfig")]
+    if not todo:
+        return []
     with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
         return [p for p in pool.map(one, todo) if p]

@@ -331,7 +331,11 @@ def report(params, check_mode=False):
     if os.path.exists(params["path"]) and not os.path.isdir(params["path"]):
         raise MeshError("path: %s exists and is not a directory; give the reports folder" % params["path"])
     files = render(data, params["name"], params["formats"])
-    paths, changed, before_md = write(params["path"], files, check_mode)
+    try:
+        paths, changed, before_md = write(params["path"], files, check_mode)
+    except OSError as e:
+        raise MeshError("path: cannot write the report to %s (%s): give a folder this controller can create and "
+                        "write (the verify role's verify_reports_dir)" % (params["path"], e.strerror or e))
     after_md = files["markdown"][1].decode("utf-8") if "markdown" in files else ""
     return {"changed": changed, "files": paths, "passed": passed(data), "problems": problems(data),
             "checks_run": len(verdicts(data)),

@@ -28,6 +28,10 @@ description:
     seconds (default 10) or cannot be reached. kubernetes.core's requests have no timeout of their own, so an API
     server that accepts connections and never answers would otherwise hold the run for ever. Any HTTP answer
     counts, also 401 or 403 (the step that needs the rights reports those).
+  - With O(steps), then asks each cluster's API server, with SelfSubjectAccessReviews, whether the credential may do
+    everything those steps need (C(plugins/module_utils/access.py), C(docs/rbac.md)), and fails before any write
+    naming each denied verb and the step that needs it. The questions are cluster-wide, as the installer
+    ClusterRole of C(playbooks/rbac.yml) is granted with a ClusterRoleBinding.
   - One rule per field, the same the modules apply (see C(docs/bad-input.md)).
 extends_documentation_fragment:
   - ambientmesh.multicluster.attributes
@@ -49,6 +53,14 @@ options:
       - Defaults to the play's hosts (C(ansible_play_hosts_all)).
     type: list
     elements: str
+  steps:
+    description:
+      - The steps whose rights to check, some of C(trust), C(ambient), C(link), C(apps), C(ingress), C(verify).
+      - Each playbook passes its own step (C(mesh_preflight_steps) overrides); C(site.yml)'s first preflight passes
+        all six, so a missing right stops the run before its first write. Empty checks no rights.
+    type: list
+    elements: str
+    default: []
 notes:
   - Run it with C(run_once=true); it checks all O(hosts) in one go.
   - The wait per API server is the variable C(mesh_api_timeout) (seconds), not an option, so that the playbooks'
@@ -61,6 +73,12 @@ EXAMPLES = r"""
 - name: Check the clusters of group mesh before any step
   ambientmesh.multicluster.mesh_preflight:
     hosts: "{{ groups['mesh'] }}"
+  run_once: true
+
+- name: The same, and that every cluster's credential may run the link and verify steps
+  ambientmesh.multicluster.mesh_preflight:
+    hosts: "{{ groups['mesh'] }}"
+    steps: [link, verify]
   run_once: true
 """
 

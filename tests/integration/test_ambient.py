@@ -404,6 +404,26 @@ def test_eastwest_address_timeout_names_the_service(make_inventory, run_playbook
         cleanup()
 
 
+def test_a_failed_license_secret_says_why_without_the_license(make_inventory, run_playbook, base_vars, cleanup,
+                                                              kubectl):
+    """The license Secret's task runs with no_log; its failure once said only that the output was hidden."""
+    inventory = make_inventory({"cluster1": {"mesh_distribution": "solo"}})
+    taken = {"apiVersion": "v1", "kind": "Secret", "immutable": True,
+             "metadata": {"name": "solo-istio-license", "namespace": "istio-system"}, "stringData": {"other": "x"}}
+    try:
+        kubectl("cluster1", "create", "namespace", "istio-system", check=False)
+        kubectl("cluster1", "apply", "-f", "-", input=json.dumps(taken))
+        result = run_playbook(PLAYS / "site.yml", inventory, base_vars)
+        assert result.rc != 0 and result.stats["cluster1"]["failed"] == 1, result
+        text = " ".join(result.stdout.split())
+        assert "License Secret istio-system/solo-istio-license in cluster1 failed: " in text, result
+        assert "immutable" in text.split("License Secret istio-system/solo-istio-license in cluster1 failed: ")[1], result
+        assert LICENSE not in result.stdout + result.stderr
+    finally:
+        kubectl("cluster1", "delete", "secret", "solo-istio-license", "-n", "istio-system", "--ignore-not-found")
+        cleanup()
+
+
 def test_no_gateway_api_crds_on_openshift_fails_before_anything(make_inventory, run_playbook, base_vars,
                                                                 releases, get, kubectl, cleanup):
     """OpenShift before 4.19 ships no Gateway API CRDs, and the role does not install them there by default."""

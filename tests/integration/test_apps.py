@@ -430,3 +430,14 @@ def test_role_argument_specs_reject_bad_input(run_playbook, make_inventory, kube
     assert res.rc != 0 and re.search(r"(gateway|expose)_distribution.*must be one of: solo, upstream", res.stdout), res
     for c in cluster_names[:2]:
         assert get(kubectl, c, "namespace", "bookinfo") is None
+
+
+def test_a_namespace_name_kubernetes_would_refuse_is_named_before_bookinfo_writes(run_playbook, make_inventory,
+                                                                                  kubectl, cluster_names):
+    inv = make_inventory(cluster_names[:2])
+    res = run_playbook(REPO / "playbooks" / "apps.yml", inv, tags="bookinfo", extra_vars={"bookinfo_namespace": "Bad_NS"})
+    assert res.rc != 0, res
+    assert "bookinfo_namespace=Bad_NS is not a namespace name: use lower case letters, digits and '-', at most 63 " \
+           "characters (e.g. bad-ns)" in " ".join(res.stdout.split()), res
+    for c in cluster_names[:2]:
+        assert get(kubectl, c, "namespace", "bad-ns") is None and get(kubectl, c, "namespace", "Bad_NS") is None

@@ -49,6 +49,10 @@ def inventory(lab2, tmp_path_factory):
     return inv
 
 
+def group_vars_of(inventory):
+    return yaml.safe_load((inventory / "group_vars" / "mesh.yml").read_text())
+
+
 def _drill(reports_dir):
     reports = sorted(Path(reports_dir).glob("*.json"))
     assert reports, "verify wrote no JSON report in %s" % reports_dir
@@ -77,6 +81,33 @@ def _find(obj, key):
 # (distribution, gateway product): the guide's pair, then the others the collection supports
 PAIRS = [("solo", "gloo-gateway"), ("upstream", "kgateway"), ("solo", "kgateway")]
 AWX_PAIR = ("upstream", "kgateway")  # runs its jobs through ansible-runner, as an AWX job template would
+INSTALLER_PAIR = ("solo", "kgateway")  # runs as a ServiceAccount bound only to the installer ClusterRole
+INSTALLER = {"kind": "ServiceAccount", "name": "installer", "namespace": "automation"}
+
+
+def as_installer(lab, inventory, admin_run):
+    """A ServiceAccount per cluster bound to the installer ClusterRole (playbooks/rbac.yml, run as admin), and a copy
+    of the inventory whose kubeconfig holds only its tokens, under the same context names."""
+    config = yaml.safe_load(Path(lab.kubeconfig).read_text())
+    for c in ("cluster1", "cluster2"):
+        lab.kubectl(c, "create", "namespace", INSTALLER["namespace"])
+        lab.kubectl(c, "create", "serviceaccount", INSTALLER["name"], "-n", INSTALLER["namespace"])
+    granted = admin_run(REPO / "playbooks" / "rbac.yml", inventory, extra={"rbac_subjects": [INSTALLER]})
+    assert granted.rc == 0 and granted.changed == 4, granted
+    users = []
+    for ctx in config["contexts"]:
+        token = lab.kubectl(ctx["name"], "create", "token", INSTALLER["name"], "-n", INSTALLER["namespace"],
+                            "--duration=2h").stdout.strip()
+        users.append({"name": "installer-" + ctx["name"], "user": {"token": token}})
+        ctx["context"]["user"] = "installer-" + ctx["name"]
+    config["users"] = users
+    installer = inventory.parent / "installer"
+    shutil.copytree(inventory, installer)
+    (installer / "kubeconfig").write_text(yaml.safe_dump(config))
+    gv = yaml.safe_load((installer / "group_vars" / "mesh.yml").read_text())
+    gv["kubeconfig_path"] = str(installer / "kubeconfig")
+    (installer / "group_vars" / "mesh.yml").write_text(yaml.safe_dump(gv))
+    return installer
 
 
 def awx_data_dir(root, inventory, kubeconfig, extravars=None, envvars=None):
@@ -104,14 +135,37 @@ def assert_no_secret(job, kubeconfig):
 
 @pytest.mark.parametrize("distribution,product", PAIRS, ids=["-".join(p) for p in PAIRS])
 def test_site_verify_rerun_teardown(distribution, product, lab2, inventory, playbook_for):
-    base = playbook_for(str(lab2.kubeconfig))
+    admin = playbook_for(str(lab2.kubeconfig))
+    base = admin
     pair = {"mesh_distribution": distribution, "mesh_gateway_product": product}
 
-    def run_playbook(book, inv, check=False, timeout=900):
-        return base(book, inv, extra_vars=pair, check=check, timeout=timeout)
+    def run_playbook(book, inv, check=False, timeout=900, extra=None):
+        return base(book, inv, extra_vars=dict(pair, **(extra or {})), check=check, timeout=timeout)
 
     kubectl = lab2.kubectl
-    group_vars = yaml.safe_load((inventory / "group_vars" / "mesh.yml").read_text())
+    if (distribution, product) == INSTALLER_PAIR:
+        # everything below, site and teardown, runs with only the installer ClusterRole: a missing rule fails here
+        inventory = as_installer(lab2, inventory, run_playbook)
+        base = playbook_for(str(inventory / "kubeconfig"))
+        # one verb taken away in cluster2: the first preflight names it and nothing is written
+        rules = json.loads(kubectl("cluster2", "get", "clusterrole", "ambientmesh-installer", "-o", "json").stdout)["rules"]
+        for rule in rules:
+            if rule["resources"] == ["clusterroles", "roles"]:
+                rule["verbs"].remove("escalate")
+        kubectl("cluster2", "patch", "clusterrole", "ambientmesh-installer", "--type=merge",
+                "-p", json.dumps({"rules": rules}))
+        denied = run_playbook(REPO / "site.yml", inventory)
+        assert denied.rc != 0, denied
+        assert "1 cluster would refuse what the steps (trust, ambient, link, apps, ingress, verify) need, nothing was " \
+               "changed: - cluster2: the credential of context cluster2 may not escalate " \
+               "clusterroles.rbac.authorization.k8s.io (ambient), escalate roles.rbac.authorization.k8s.io (ambient): " \
+               "grant it the installer ClusterRole" in " ".join(denied.stdout.replace("\\n", " ").split()), denied
+        assert all(st["ok"] == 0 and st["changed"] == 0 for st in denied.stats.values()), denied.stats
+        assert not Path(group_vars_of(inventory)["trust_root_dir"]).exists()
+        regrant = admin(REPO / "playbooks" / "rbac.yml", inventory.parent / "lab",
+                        extra_vars={"rbac_subjects": [INSTALLER]})
+        assert regrant.rc == 0 and regrant.changed == 1, regrant
+    group_vars = group_vars_of(inventory)
     # the guide's pair gets every check; the others (same playbooks, other table entries) the real run and
     # teardown, the AWX pair also the no-op rerun (Solo's install and kgateway's each get theirs in one of the
     # two pairs that rerun), to keep CI's time

@@ -149,9 +149,26 @@ def test_kgateway(inventory, run_playbook, base_vars, helm, releases, get, kubec
         cleanup()
 
 
+def test_a_failed_helm_release_says_why_without_the_license(inventory, run_playbook, base_vars, kubectl, cleanup):
+    """The Gloo release carries the licence, so its task runs with no_log, which once hid every failure."""
+    kubectl(INGRESS, "create", "namespace", "gloo-system")
+    kubectl(INGRESS, "-n", "gloo-system", "create", "deployment", "gloo", "--image=example.invalid/gloo")
+    try:
+        res = run_playbook(PLAYS / "gateway.yml", inventory, base_vars)
+        assert res.rc != 0, res
+        text = " ".join(res.stdout.split())
+        assert "Helm release of gloo-gateway in cluster1, namespace gloo-system failed: gloo: " in text, res
+        assert "exists and cannot be imported into the current release" in text, res
+        assert LICENSE not in res.stdout + res.stderr
+    finally:
+        cleanup()
+
+
 ERRORS = {
     "missing-license": ({"mesh_solo_license": ""},
                         "gateway_license_key (default mesh_solo_license) is empty but gateway_product=gloo-gateway"),
+    "port-out-of-range": ({"gateway_listener_port": 70000},
+                          "gateway_listener_port=70000 is not a port: use 1-65535 (the guide uses 8080)"),
     "unknown-product": ({"gateway_product": "nginx"}, "value of gateway_product must be one of: gloo-gateway, kgateway, got: nginx"),
     "version-too-old": ({"gateway_version": "1.18.3"}, "gateway_version=1.18.3 is older than 1.19.0"),
     "gloo-on-upstream": ({"mesh_distribution": "upstream"},

@@ -162,6 +162,15 @@ def test_peer_without_address_fails_naming_it_and_applies_nothing(unlinked, kube
         set_address(kubectl, gone, ADDRESSES[3])
 
 
+def test_a_peers_group_that_is_not_in_the_inventory_is_named(unlinked, kube, make_inventory, run_playbook):
+    result = run_playbook(LINK, make_inventory(unlinked), {"link_peers_group": "nosuchgroup"})
+    assert result.rc != 0, result
+    assert "link_peers_group=nosuchgroup is not a group of the inventory (groups: mesh, mesh_ingress); set it to the " \
+           "group that holds every cluster of the mesh" in " ".join(result.stdout.split()), result
+    for c in unlinked:
+        assert links(kube, c) == {}
+
+
 def test_inventory_address_override_wins(unlinked, kube, make_inventory, run_playbook):
     first, second, third = unlinked
     inv = make_inventory({first: {}, second: {"mesh_eastwest_address": "ew2.override.example.test"},

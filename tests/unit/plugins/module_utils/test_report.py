@@ -123,6 +123,16 @@ def test_path_must_be_a_directory(tmp_path):
         report.report({"path": str(f), "name": "v", "formats": ["json"], "data": data()})
 
 
+def test_a_reports_folder_that_cannot_be_made_names_the_field(tmp_path):
+    # under a regular file no folder can be created: os.makedirs once surfaced as a bare FileNotFoundError
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(MeshError, match=r"^path: cannot write the report to .*/file/reports \(Not a directory\): give a "
+                                        r"folder this controller can create and write \(the verify role's "
+                                        r"verify_reports_dir\)$"):
+        report.report({"path": str(blocker / "reports"), "name": "v", "formats": ["json"], "data": data()})
+
+
 def test_registered_results_are_folded_per_cluster():
     drill = dict(drill_result(), changed=False, invocation={"module_args": {}}, diff={"before": {}})
     del drill["cluster"]
