@@ -407,7 +407,7 @@ def test_eastwest_address_timeout_names_the_service(make_inventory, run_playbook
 def test_a_failed_license_secret_says_why_without_the_license(make_inventory, run_playbook, base_vars, cleanup,
                                                               kubectl):
     """The license Secret's task runs with no_log; its failure once said only that the output was hidden."""
-    inventory = make_inventory({"cluster1": {"mesh_distribution": "solo"}})
+    inventory = make_inventory({"cluster1": {"mesh_distribution": "solo"}}, group_vars={"mesh_solo_license": LICENSE})
     taken = {"apiVersion": "v1", "kind": "Secret", "immutable": True,
              "metadata": {"name": "solo-istio-license", "namespace": "istio-system"}, "stringData": {"other": "x"}}
     try:

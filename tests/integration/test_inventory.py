@@ -118,3 +118,50 @@ def test_an_api_server_that_never_answers_fails_the_preflight_naming_it(server, 
     assert "cluster1: the API server" not in res.stdout
     assert all(s["ok"] == 0 and s["changed"] == 0 for s in res.stats.values()), res.stats
     assert not (tmp_path / "ca").exists() and snapshot(kubectl, clusters) == before
+
+
+def test_an_api_server_that_stalls_mid_run_fails_its_tasks_within_the_budget_and_a_rerun_converges(
+        make_inventory, run_playbook, kubectl, cluster_names, lab, tmp_path):
+    """The preflight found cluster2's API server answering; it stops (SIGSTOP) once the root CA is on disk, so
+    cluster2's next task waits on a server that never answers. The play's per-task budget ends that task, naming
+    the host, instead of holding the run for good; cluster1 finishes, and a rerun after the server is back
+    converges."""
+    import os
+    import signal
+    import threading
+    import time
+
+    clusters = cluster_names[:2]
+    inventory = edit(make_inventory(clusters), mesh_task_timeout=20)
+    ca = tmp_path / "ca"
+    server = [p["pid"] for p in lab.load()["processes"]
+              if p.get("cluster") == "cluster2" and p["argv0"].endswith("kube-apiserver")]
+    assert len(server) == 1, server
+    done = threading.Event()
+
+    def stall_when_the_root_exists():
+        while not done.is_set():
+            if (ca / "root-cert.pem").exists():
+                os.kill(server[0], signal.SIGSTOP)
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=stall_when_the_root_exists)
+    watcher.start()
+    try:
+        res = run_playbook(PLAYS / "trust.yml", inventory, extra_vars={"trust_root_dir": str(ca)}, timeout=300)
+    finally:
+        done.set()
+        watcher.join()
+        os.kill(server[0], signal.SIGCONT)
+    assert res.rc != 0, res
+    assert res.stats["cluster2"]["failed"] == 1 and res.stats["cluster1"]["failed"] == 0, res.stats
+    assert "fatal: [cluster2]" in res.stdout and "Timed out after 20 second(s)" in res.stdout, res
+    try:
+        again = run_playbook(PLAYS / "trust.yml", inventory, extra_vars={"trust_root_dir": str(ca)})
+        assert again.rc == 0 and again.stats["cluster2"]["changed"] >= 1, again
+        settled = run_playbook(PLAYS / "trust.yml", inventory, extra_vars={"trust_root_dir": str(ca)})
+        assert settled.rc == 0 and settled.changed == 0, settled.changed_tasks
+    finally:
+        down = run_playbook(REPO / "tests" / "integration" / "playbooks" / "trust" / "teardown.yml", inventory)
+        assert down.rc == 0, down
