@@ -23,8 +23,10 @@ KINDS = (
     ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("networking.istio.io/v1", "ServiceEntry"), ("security.istio.io/v1", "AuthorizationPolicy"),
 )
-# Put in every namespace by Kubernetes (root CA, default ServiceAccount) and istiod (mesh root CA).
-AUTOMATIC = {("ConfigMap", "kube-root-ca.crt"), ("ConfigMap", "istio-ca-root-cert"), ("ServiceAccount", "default")}
+# Put in every namespace by Kubernetes (root CA, default ServiceAccount) and istiod's namespace controller (the mesh
+# root, and with a plugged-in CA its revocation list: PILOT_CA_CERT_CONFIGMAP, PILOT_CRL_CONFIGMAP).
+AUTOMATIC = {("ConfigMap", "kube-root-ca.crt"), ("ConfigMap", "istio-ca-root-cert"), ("ConfigMap", "istio-ca-crl"),
+             ("ServiceAccount", "default")}
 HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
 HELM_STORAGE_TYPE = "helm.sh/release.v1"
 

@@ -16,7 +16,7 @@ description:
   - Lists the objects of a namespace that are neither labelled C(app.kubernetes.io/managed-by=ambientmesh.multicluster)
     nor part of one of O(helm_releases) (annotation C(meta.helm.sh/release-name), or Helm's release storage).
   - Objects with an owner reference go with their owner and are not listed; neither are the root-CA ConfigMaps
-    (C(kube-root-ca.crt), C(istio-ca-root-cert)), the C(default) ServiceAccount and ServiceAccount token Secrets.
+    (C(kube-root-ca.crt), C(istio-ca-root-cert), C(istio-ca-crl)), the C(default) ServiceAccount and ServiceAccount token Secrets.
   - Looks at Gateways, HTTPRoutes, GRPCRoutes, ReferenceGrants, Deployments, StatefulSets, DaemonSets, Jobs, Pods,
     Services, ConfigMaps, Secrets, ServiceAccounts, Roles, RoleBindings, ServiceEntries and AuthorizationPolicies
     (the kinds the cluster serves).

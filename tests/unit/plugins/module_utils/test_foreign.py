@@ -35,7 +35,7 @@ def test_only_what_no_one_of_ours_made_is_listed():
                 type_="helm.sh/release.v1"),
             obj("Pod", "gloo-abc", owners=[{"kind": "ReplicaSet", "name": "gloo-x"}]),
             obj("Service", "gloo-proxy-http", owners=[{"kind": "Gateway", "name": "http"}]),
-            obj("ConfigMap", "kube-root-ca.crt"), obj("ConfigMap", "istio-ca-root-cert"),
+            obj("ConfigMap", "kube-root-ca.crt"), obj("ConfigMap", "istio-ca-root-cert"), obj("ConfigMap", "istio-ca-crl"),
             obj("ServiceAccount", "default"), obj("Secret", "t", type_="kubernetes.io/service-account-token")]
     theirs = [obj("Gateway", "team-edge"), obj("HTTPRoute", "legacy", labels={"app.kubernetes.io/managed-by": "Helm"}),
               obj("Deployment", "other", annotations={"meta.helm.sh/release-name": "someone-elses"}),
