@@ -247,6 +247,9 @@ def test_site_verify_rerun_teardown(distribution, product, lab2, inventory, play
     assert down.rc == 0, down
     for c in ("cluster1", "cluster2"):
         assert kubectl(c, "get", "secret", "cacerts", "-n", "istio-system", check=False).returncode != 0
+        # istio-system stays (others may share it), without the labels the collection put on it
+        labels = json.loads(kubectl(c, "get", "namespace", "istio-system", "-o", "json").stdout)["metadata"]["labels"]
+        assert not {"topology.istio.io/network", "app.kubernetes.io/managed-by"} & set(labels), labels
         releases = kubectl(c, "get", "secrets", "-A", "-l", "owner=helm", "-o", "name").stdout.split()
         assert releases == [], releases
         gws = json.loads(kubectl(c, "get", "gateways.gateway.networking.k8s.io", "-A", "-o", "json").stdout)["items"]

@@ -378,9 +378,13 @@ def test_teardown_removes_only_our_secret_and_keeps_the_root(lab, cluster_names,
     kubectl(theirs, "label", "secret", "cacerts", "-n", namespace, "app.kubernetes.io/managed-by-")
 
     down = run_playbook(TEARDOWN, inv, env=env)
-    assert down.rc == 0 and down.stats[ours]["changed"] == 1 and down.stats[theirs]["changed"] == 0, down
+    # ours: cacerts and the namespace's labels; theirs: only the labels (its cacerts is not ours)
+    assert down.rc == 0 and down.stats[ours]["changed"] == 2 and down.stats[theirs]["changed"] == 1, down
     assert read_secret(kubectl, ours, namespace) is None
     assert read_secret(kubectl, theirs, namespace) is not None
+    for c in (ours, theirs):
+        labels = json.loads(kubectl(c, "get", "namespace", namespace, "-o", "json").stdout)["metadata"]["labels"]
+        assert not {"topology.istio.io/network", "app.kubernetes.io/managed-by"} & set(labels), labels
     assert (home / ".ambientmesh" / "mesh1" / "root-key.pem").exists()
     again = run_playbook(TEARDOWN, inv, env=env)
     assert again.rc == 0 and again.changed == 0, again
