@@ -17,7 +17,8 @@ from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import access, reach
 
 # The host variables the identity is made of; nothing else of a host is read.
-IDENTITY_VARS = ("kube_context", "kubeconfig_path", "mesh_cluster_name", "mesh_network", "mesh_trust_domain")
+IDENTITY_VARS = ("kube_context", "kubeconfig_path", "mesh_cluster_name", "mesh_network", "mesh_trust_domain",
+                 "mesh_distribution")
 
 
 class ActionModule(ActionBase):

@@ -23,6 +23,7 @@ NETWORK = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
 # A SPIFFE trust domain: lowercase letters, digits, '.', '-', '_' (spec: no upper case, no port).
 TRUST_DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9._]{0,253}[a-z0-9])?$")
 DEFAULT_TRUST_DOMAIN = "cluster.local"
+DEFAULT_DISTRIBUTION = "solo"
 
 # kubernetes.core reads these from the environment; with a host and a credential they override `context`.
 AUTH_ENV_CREDENTIALS = ("K8S_AUTH_API_KEY", "K8S_AUTH_CERT_FILE", "K8S_AUTH_USERNAME")
@@ -94,6 +95,7 @@ def resolve(hosts, environ, home, load_yaml):
         network = _text(hv.get("mesh_network"))
         trust_domain = _text(hv.get("mesh_trust_domain")) or DEFAULT_TRUST_DOMAIN
         item = {"host": host, "cluster_name": name, "network": network, "trust_domain": trust_domain,
+                "distribution": _text(hv.get("mesh_distribution")) or DEFAULT_DISTRIBUTION,
                 "context": context, "server": None, "kubeconfig": None}
         out.append(item)
         if hv.get("kube_context") is not None and context is None:
@@ -150,7 +152,8 @@ def resolve(hosts, environ, home, load_yaml):
 
 
 def _across(items, problems):
-    """What no single host can get wrong alone: unique API servers, cluster names and networks."""
+    """What no single host can get wrong alone: unique API servers, cluster names and networks, and (upstream) one
+    trust domain."""
     checks = [
         ("server", "reach the same API server %s",
          "each inventory host must be a different cluster: fix kube_context (or kubeconfig_path) of one of them"),
@@ -158,6 +161,15 @@ def _across(items, problems):
          "Istio tells clusters apart by name: set mesh_cluster_name for one of them"),
         ("network", "have the same mesh_network %s",
          "peer Gateways and remote secrets are named after the network: give each cluster its own mesh_network")]
+    # Upstream istiod accepts a peer's workload identities only in its own trust domain (meshConfig.trustDomainAliases
+    # would widen that; the collection does not set it). Solo peering carries each peer's trust domain on its Gateway.
+    upstream = [item for item in items if item["distribution"] == "upstream"]
+    if len(set(item["trust_domain"] for item in upstream)) > 1:
+        problems.append("%s run upstream Istio with different mesh_trust_domain (%s): upstream istiod trusts a peer's "
+                        "workloads only in its own trust domain; give every cluster of the mesh the same "
+                        "mesh_trust_domain (Solo's peering allows one per cluster)"
+                        % (", ".join(item["host"] for item in upstream),
+                           ", ".join("%s=%s" % (item["host"], item["trust_domain"]) for item in upstream)))
     for field, what, fix in checks:
         seen = {}
         for item in items:

@@ -15,13 +15,14 @@ author: ambientmesh.multicluster maintainers (@ambientmesh)
 description:
   - Runs on the controller (an action plugin). Every playbook of the collection runs it first, once; run it first
     in your own playbooks that include the roles.
-  - Reads, for each host in O(hosts), C(kube_context), C(kubeconfig_path), C(mesh_cluster_name), C(mesh_network)
-    and C(mesh_trust_domain), and the kubeconfig files those name (contexts and server addresses only; no
+  - Reads, for each host in O(hosts), C(kube_context), C(kubeconfig_path), C(mesh_cluster_name), C(mesh_network),
+    C(mesh_trust_domain) and C(mesh_distribution), and the kubeconfig files those name (contexts and server addresses only; no
     credential is read into the result).
   - Fails, listing every problem with the host, the variable and the fix, when a host of a several-cluster
     inventory has no C(kube_context) (its tasks would go to the kubeconfig's current context), a context is
     empty or not in the kubeconfig, two hosts reach the same API server, two hosts share a cluster name or a
-    network, a network, cluster name or trust domain is not valid, or C(K8S_AUTH_HOST) with a credential is set in
+    network, hosts on upstream Istio have different trust domains, a network, cluster name or trust domain is
+    not valid, or C(K8S_AUTH_HOST) with a credential is set in
     the environment (kubernetes.core lets it override every task's context; AWX's bearer-token credential sets it).
   - When the identities are sound, asks each cluster's API server for C(/version), all clusters at once, and fails
     naming the host, server, context and elapsed time when one does not answer within C(mesh_api_timeout)

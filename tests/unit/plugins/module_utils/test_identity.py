@@ -91,6 +91,18 @@ def test_networks_and_cluster_names_are_unique(kubeconfig):
         "after the network: give each cluster its own mesh_network"]
 
 
+def test_upstream_clusters_share_one_trust_domain_and_solo_ones_need_not(kubeconfig):
+    two = {"cluster1": {"mesh_trust_domain": "one.example"}, "cluster2": {"mesh_trust_domain": "two.example"}}
+    assert resolve(hosts(kubeconfig, **two), {}, "/nonexistent", yaml.safe_load)  # solo (the default)
+    upstream = dict((h, dict(v, mesh_distribution="upstream")) for h, v in two.items())
+    assert problems(hosts(kubeconfig, **upstream)) == [
+        "cluster1, cluster2 run upstream Istio with different mesh_trust_domain (cluster1=one.example, "
+        "cluster2=two.example): upstream istiod trusts a peer's workloads only in its own trust domain; give every "
+        "cluster of the mesh the same mesh_trust_domain (Solo's peering allows one per cluster)"]
+    same = dict((h, {"mesh_distribution": "upstream"}) for h in two)
+    assert resolve(hosts(kubeconfig, **same), {}, "/nonexistent", yaml.safe_load)
+
+
 def test_a_missing_network_and_a_bad_trust_domain_are_named(kubeconfig):
     found = problems(hosts(kubeconfig, cluster1={"mesh_network": None, "mesh_trust_domain": "Corp.Example"}))
     assert [p.split(":")[0] + ":" + p.split(":")[1].split("=")[0] for p in found] == [
