@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -302,8 +303,15 @@ def test_install_rerun_check_diff_teardown(matrix, make_inventory, run_playbook,
             # upstream: the real istiod made the gateway's Deployment and Service and marked the Gateway Programmed
             for cluster, pair in matrix.items():
                 namespace, name = EASTWEST[pair[0]]
-                gateway = get(cluster, "gateway.networking.k8s.io/v1", "Gateway", name, namespace)
-                conditions = {c["type"]: c["status"] for c in gateway["status"]["conditions"]}
+                # the role goes on once the Service has its address; Programmed follows on the controller's next
+                # pass (istiod's, or the Solo emulation's every 0.5 s), which a loaded machine can delay
+                deadline = time.monotonic() + 30
+                while True:
+                    gateway = get(cluster, "gateway.networking.k8s.io/v1", "Gateway", name, namespace)
+                    conditions = {c["type"]: c["status"] for c in gateway["status"]["conditions"]}
+                    if conditions["Programmed"] == "True" or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.5)
                 assert conditions["Programmed"] == "True", gateway["status"]
                 if pair[0] == "upstream":
                     owner = get(cluster, "apps/v1", "Deployment", name, namespace)["metadata"]["ownerReferences"][0]
