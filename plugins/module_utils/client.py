@@ -34,6 +34,11 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "ambientmesh.multicluster"
 
 
+def managed(obj):
+    """Whether obj carries this collection's managed-by label (what it made, and so may change or delete)."""
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+
+
 def auth_argument_spec():
     """kubernetes.core's auth options, so users pass exactly what they already pass to kubernetes.core.k8s."""
     return copy.deepcopy(AUTH_ARG_SPEC)

@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import managed
 
 # The kinds people put in a gateway or mesh namespace; Events, Endpoints and EndpointSlices follow others.
 KINDS = (
@@ -37,7 +37,7 @@ def is_ours(obj, releases):
     kind = obj.get("kind")
     return bool(
         meta.get("ownerReferences")
-        or labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+        or managed(obj)
         or annotations.get(HELM_RELEASE_ANNOTATION) in releases
         or (kind == "Secret" and obj.get("type") == HELM_STORAGE_TYPE and labels.get("name") in releases)
         or (kind == "Secret" and obj.get("type") == "kubernetes.io/service-account-token")
@@ -47,12 +47,12 @@ def is_ours(obj, releases):
 def foreign_objects(kube, namespace, releases):
     """Sorted 'Kind/name' of every object in namespace that is not ours (kinds the cluster does not serve are
     skipped)."""
-    out = []
+    out, releases = [], set(releases or [])
     for api_version, kind in KINDS:
         if not kube.served(api_version, kind):
             continue
         for obj in kube.list(api_version, kind, namespace):
             obj.setdefault("kind", kind)
-            if not is_ours(obj, set(releases or [])):
+            if not is_ours(obj, releases):
                 out.append("%s/%s" % (kind, obj["metadata"]["name"]))
     return sorted(out)

@@ -12,7 +12,7 @@ import copy
 import re
 import time
 
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import MANAGED_BY_LABEL, MANAGED_BY_VALUE, managed
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare import clean
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 
@@ -337,7 +337,7 @@ def reconcile(kube, params, check_mode, diff):
     if params["state"] == "absent":
         before = None
         live = kube.get(GATEWAY_API, "HTTPRoute", name, namespace)
-        if live is not None and (live["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE:
+        if live is not None and not managed(live):
             # a route of the same name that the user made: teardown must not take it with ours
             kube.warn("HTTPRoute %s/%s is not labelled %s=%s, so this collection did not make it; left in place "
                       "(delete it yourself if it should go)" % (namespace, name, MANAGED_BY_LABEL, MANAGED_BY_VALUE))

@@ -22,7 +22,7 @@ import os
 import re
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import (
-    MANAGED_BY_LABEL, MANAGED_BY_VALUE)
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE, managed)
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare import (
     clean, project, redact_secret, subset_differs)
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
@@ -210,10 +210,6 @@ def selector():
     return "%s=%s,%s" % (MANAGED_BY_LABEL, MANAGED_BY_VALUE, PEER_LABEL)
 
 
-def owned(obj):
-    return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
-
-
 def ref(obj):
     meta = obj["metadata"]
     return "%s %s%s" % (obj["kind"], meta["namespace"] + "/" if meta.get("namespace") else "", meta["name"])
@@ -294,7 +290,7 @@ def _get(kube, obj):
 
 
 def _refuse_foreign(objects_and_live, cluster):
-    foreign = [ref(obj) for obj, live in objects_and_live if live is not None and not owned(live)]
+    foreign = [ref(obj) for obj, live in objects_and_live if live is not None and not managed(live)]
     if foreign:
         raise MeshError("%s already exist in cluster %s and were not made by this collection (no label %s=%s); "
                         "delete them (e.g. links made by istioctl) and rerun"
@@ -441,7 +437,7 @@ def reconcile(spec, local, connect_peer, check_mode=False, want_diff=False, hide
         if spec["method"] == "remote_secret" and not wanted:
             # Leaving the mesh: the reader this cluster offered to its peers goes too.
             mine = [_get(kube, obj) for obj in remote_secret.reader_objects(spec["namespace"], spec["reader"])]
-            did, result["readers"], diffs = execute(kube, plan([], [o for o in mine if o is not None and owned(o)]),
+            did, result["readers"], diffs = execute(kube, plan([], [o for o in mine if o is not None and managed(o)]),
                                                     spec["cluster"], want_diff)
             result["changed"] = did
     else:

@@ -38,11 +38,11 @@ def _label_value(value):
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def validate_url(url, field="prometheus_url"):
+def validate_url(url):
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise MeshError("%s: %r is not an http(s) URL; give the Prometheus base URL, e.g. "
-                        "http://prometheus.monitoring:9090" % (field, url))
+        raise MeshError("prometheus_url: %r is not an http(s) URL; give the Prometheus base URL, e.g. "
+                        "http://prometheus.monitoring:9090" % (url,))
 
 
 def validate_selector(selector, field):

@@ -52,12 +52,18 @@ def _ask(paths, context, timeout):
     return None
 
 
-def problems(clusters, timeout=DEFAULT_TIMEOUT):
-    """[problem] for every cluster (identity.resolve()'s items with a kubeconfig) whose API server does not answer."""
+def _each(clusters, one):
+    """one(cluster) for every cluster with a kubeconfig (identity.resolve()'s items), all at once; its non-None
+    answers, in cluster order."""
     todo = [c for c in clusters if c.get("kubeconfig")]
     if not todo:
         return []
+    with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
+        return [p for p in pool.map(one, todo) if p]
 
+
+def problems(clusters, timeout=DEFAULT_TIMEOUT):
+    """[problem] for every cluster whose API server does not answer."""
     def one(c):
         start = time.monotonic()
         try:
@@ -70,8 +76,7 @@ def problems(clusters, timeout=DEFAULT_TIMEOUT):
                 "reaches it, or raise mesh_api_timeout for a slow one"
                 % (c["host"], c.get("server") or "?", c.get("context") or "current", why, time.monotonic() - start))
 
-    with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
-        return [p for p in pool.map(one, todo) if p]
+    return _each(clusters, one)
 
 
 def access_problems(clusters, steps, timeout=DEFAULT_TIMEOUT):
@@ -97,8 +102,4 @@ def access_problems(clusters, steps, timeout=DEFAULT_TIMEOUT):
                 % (c["host"], c.get("context") or "current",
                    ", ".join("%s (%s)" % (what, step) for step, what in gaps)))
 
-    todo = [c for c in clusters if c.get("kubeconfig")]
-    if not todo:
-        return []
-    with ThreadPoolExecutor(max_workers=min(16, len(todo))) as pool:
-        return [p for p in pool.map(one, todo) if p]
+    return _each(clusters, one)

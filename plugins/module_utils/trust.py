@@ -16,7 +16,7 @@ import os
 import tempfile
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import trust_pki as pki
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import MANAGED_BY_LABEL, MANAGED_BY_VALUE, managed
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 
 KEY_MODE = 0o600
@@ -257,10 +257,6 @@ def validate_cacerts_params(params, now, root):
     return subject, renew_before
 
 
-def _managed(obj):
-    return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
-
-
 def reconcile_cacerts(kube, params, check_mode, diff, now=None):
     """Ensure (or remove) the cacerts Secret of one cluster; returns the module result."""
     pki.require_cryptography()
@@ -280,7 +276,7 @@ def reconcile_cacerts(kube, params, check_mode, diff, now=None):
     else:
         reasons = pki.assess_cacerts(live.get("data"), root[0], params["cluster_name"], renew_before, now)
     before = pki.describe_secret(live.get("data")) if live else {}
-    result = {"secret": "%s/%s" % (namespace, name), "reasons": reasons, "managed": bool(live and _managed(live))}
+    result = {"secret": "%s/%s" % (namespace, name), "reasons": reasons, "managed": bool(live and managed(live))}
 
     if not reasons:
         result.update(changed=False, status="kept", restart_required=False, intermediate=before["intermediate"],
@@ -318,7 +314,7 @@ def remove_cacerts(kube, namespace, name, where, diff):
     if live is None:
         return {"changed": False, "status": "absent", "secret": "%s/%s" % (namespace, name)}
     before = pki.describe_secret(live.get("data"))
-    if not _managed(live):
+    if not managed(live):
         return {"changed": False, "status": "kept", "secret": "%s/%s" % (namespace, name),
                 "msg": "%s has no %s=%s label, so this collection did not make it; left in place"
                        % (where, MANAGED_BY_LABEL, MANAGED_BY_VALUE)}
