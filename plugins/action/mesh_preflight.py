@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: ambientmesh.multicluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Check every inventory host's cluster identity together, on the controller, before any step writes."""
+"""Check every inventory host's cluster identity together, on the controller, before any step writes, and publish
+it: the fact mesh_clusters ({host: identity}) is what roles and modules read, never the raw host variables."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,25 +14,22 @@ import yaml
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import resolve
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import IDENTITY_VARS, resolve
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import access, reach
-
-# The host variables the identity is made of; nothing else of a host is read.
-IDENTITY_VARS = ("kube_context", "kubeconfig_path", "mesh_cluster_name", "mesh_network", "mesh_trust_domain",
-                 "mesh_distribution")
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("hosts", "steps"))
+    _VALID_ARGS = frozenset(("hosts", "steps", "eastwest"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
         dummy, args = self.validate_argument_spec(argument_spec={
             "hosts": {"type": "list", "elements": "str"},
-            "steps": {"type": "list", "elements": "str", "default": []}})
+            "steps": {"type": "list", "elements": "str", "default": []},
+            "eastwest": {"type": "bool", "default": False}})
         unknown_steps = access.unknown_steps(args["steps"])
         if unknown_steps:
             result.update(failed=True, msg="steps: %s not a step; use some of %s" % (
@@ -63,12 +61,18 @@ class ActionModule(ActionBase):
                 raise MeshError("%d cluster%s would refuse what the steps (%s) need, nothing was changed:\n- %s" % (
                     len(denied), "" if len(denied) == 1 else "s", ", ".join(args["steps"]), "\n- ".join(denied)),
                     problems=denied)
+            unread = reach.eastwest(clusters, timeout) if args["eastwest"] else []
+            if unread:
+                raise MeshError("%d east-west address%s cannot be read, nothing was changed:\n- %s" % (
+                    len(unread), "" if len(unread) == 1 else "es", "\n- ".join(unread)), problems=unread)
         except MeshError as e:
             result.update(failed=True, msg=e.msg, problems=e.details.get("problems", []))
             return result
         for cluster in clusters:
-            cluster.pop("kubeconfig")  # where the credentials are: not a result to print
-        result.update(changed=False, clusters=clusters)
+            cluster.pop("kubeconfig")  # the files read: kubeconfig_path is what tasks pass on
+        # run_once: Ansible gives the facts of this one run to every host of the play
+        result.update(changed=False, clusters=clusters, ansible_facts={
+            "mesh_clusters": dict((c["host"], c) for c in clusters), "mesh_eastwest_read": args["eastwest"]})
         return result
 
 

@@ -13,7 +13,7 @@ version_added: 0.1.0
 author: ambientmesh.multicluster maintainers (@ambientmesh)
 description:
   - C(<service>.<namespace>.mesh.internal) for Solo, C(<service>.<namespace>.svc.cluster.local) for upstream Istio,
-    from the same table M(ambientmesh.multicluster.global_service) uses.
+    from the distribution table the modules read (C(plugins/module_utils/distributions.py)).
 options:
   _input:
     description: Service name.
@@ -41,7 +41,7 @@ _value:
   type: str
 """
 
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.global_service import DISTRIBUTIONS, global_host
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.distributions import DISTRIBUTIONS, global_host
 
 
 def _global_host(service, namespace, distribution):

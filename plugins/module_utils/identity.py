@@ -11,9 +11,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import os
 import re
 
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.distributions import (
+    DEFAULT_DISTRIBUTION, DISTRIBUTIONS)
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 
 # Istio's cluster name becomes a label value and part of object names: a DNS-1123 label.
@@ -23,7 +26,13 @@ NETWORK = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
 # A SPIFFE trust domain: lowercase letters, digits, '.', '-', '_' (spec: no upper case, no port).
 TRUST_DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9._]{0,253}[a-z0-9])?$")
 DEFAULT_TRUST_DOMAIN = "cluster.local"
-DEFAULT_DISTRIBUTION = "solo"
+IP_SHAPED = re.compile(r"^[0-9]+(\.[0-9]+){3}$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+ADDRESS_TYPES = ("IPAddress", "Hostname")
+
+# The host variables an identity is made of; nothing else of a host is read.
+IDENTITY_VARS = ("kube_context", "kubeconfig_path", "mesh_cluster_name", "mesh_network", "mesh_trust_domain",
+                 "mesh_distribution", "mesh_api_server", "mesh_eastwest_address", "mesh_eastwest_address_type")
 
 # kubernetes.core reads these from the environment; with a host and a credential they override `context`.
 AUTH_ENV_CREDENTIALS = ("K8S_AUTH_API_KEY", "K8S_AUTH_CERT_FILE", "K8S_AUTH_USERNAME")
@@ -35,6 +44,29 @@ def _text(value):
         return None
     value = str(value).strip()
     return value or None
+
+
+def address_type(address, declared, where):
+    """The Gateway API address type of an east-west address, checked against the declared one (inferred when
+    None)."""
+    try:
+        ipaddress.ip_address(address)
+        is_ip = True
+    except ValueError:
+        is_ip = False
+    if not is_ip and IP_SHAPED.match(address):
+        # 999.1.1.1 is a valid DNS name, but nobody means a host called that: an IPv4 address with a typo
+        raise MeshError("%s %r looks like an IPv4 address but is not one (each part 0-255); fix the address "
+                        "(host var mesh_eastwest_address, or the east-west Service's load-balancer address)"
+                        % (where, address))
+    if declared is None:
+        declared = "IPAddress" if is_ip else "Hostname"
+    if declared == "IPAddress" and not is_ip:
+        raise MeshError("%s %r is not an IP address; set its address type to Hostname for a DNS name" % (where, address))
+    if declared == "Hostname" and (is_ip or len(address) > 253 or not DNS_SUBDOMAIN.match(address)):
+        raise MeshError("%s %r is not a DNS hostname; give a lowercase DNS name, or set its address type to "
+                        "IPAddress for an IP" % (where, address))
+    return declared
 
 
 def kubeconfig_paths(kubeconfig_path, environ, home):
@@ -80,8 +112,9 @@ def resolve(hosts, environ, home, load_yaml):
     """Check every host's identity and return [{host, cluster_name, network, trust_domain, context, server,
     kubeconfig (the files read)}].
 
-    hosts: {inventory host: its variables (kube_context, kubeconfig_path, mesh_cluster_name, mesh_network,
-    mesh_trust_domain)}. Raises MeshError listing every problem found (each names the host, the variable and
+    hosts: {inventory host: its variables (IDENTITY_VARS)}. Each item also carries kubeconfig_path, api_server
+    (mesh_api_server) and the east-west address given in the inventory (mesh_eastwest_address[_type]; None: the
+    east-west Service's, read later by reach.eastwest()). Raises MeshError listing every problem found (each names the host, the variable and
     the fix), so one run shows them all."""
     problems, out = [], []
     several = len(hosts) > 1
@@ -94,10 +127,28 @@ def resolve(hosts, environ, home, load_yaml):
         name = _text(hv.get("mesh_cluster_name")) or host
         network = _text(hv.get("mesh_network"))
         trust_domain = _text(hv.get("mesh_trust_domain")) or DEFAULT_TRUST_DOMAIN
+        distribution = _text(hv.get("mesh_distribution")) or DEFAULT_DISTRIBUTION
         item = {"host": host, "cluster_name": name, "network": network, "trust_domain": trust_domain,
-                "distribution": _text(hv.get("mesh_distribution")) or DEFAULT_DISTRIBUTION,
-                "context": context, "server": None, "kubeconfig": None}
+                "distribution": distribution, "context": context, "server": None, "kubeconfig": None,
+                "kubeconfig_path": _text(hv.get("kubeconfig_path")), "api_server": _text(hv.get("mesh_api_server")),
+                "eastwest_address": _text(hv.get("mesh_eastwest_address")),
+                "eastwest_address_type": _text(hv.get("mesh_eastwest_address_type"))}
         out.append(item)
+        if distribution not in DISTRIBUTIONS:
+            problems.append("%s: mesh_distribution=%r is not a distribution: use one of %s"
+                            % (host, distribution, ", ".join(sorted(DISTRIBUTIONS))))
+        if item["eastwest_address_type"] is not None and item["eastwest_address_type"] not in ADDRESS_TYPES:
+            problems.append("%s: mesh_eastwest_address_type=%r: use %s (or leave it out: it follows the address)"
+                            % (host, item["eastwest_address_type"], " or ".join(ADDRESS_TYPES)))
+        elif item["eastwest_address"] is not None:
+            try:
+                item["eastwest_address_type"] = address_type(item["eastwest_address"], item["eastwest_address_type"],
+                                                             "%s: mesh_eastwest_address" % host)
+            except MeshError as e:
+                problems.append(e.msg)
+        if item["api_server"] is not None and not re.match(r"^https?://\S+$", item["api_server"]):
+            problems.append("%s: mesh_api_server=%r must be a URL such as https://api.%s.example:6443"
+                            % (host, item["api_server"], name))
         if hv.get("kube_context") is not None and context is None:
             problems.append("%s: kube_context is empty; set it to this cluster's context in the kubeconfig" % host)
         elif context is None and several:

@@ -17,6 +17,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import access
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.distributions import (
+    DISTRIBUTIONS, eastwest_address)
 
 DEFAULT_TIMEOUT = 10
 
@@ -101,5 +103,32 @@ def access_problems(clusters, steps, timeout=DEFAULT_TIMEOUT):
                 "docs/rbac.md) with a ClusterRoleBinding, or use a context that may"
                 % (c["host"], c.get("context") or "current",
                    ", ".join("%s (%s)" % (what, step) for step, what in gaps)))
+
+    return _each(clusters, one)
+
+
+def eastwest(clusters, timeout=DEFAULT_TIMEOUT):
+    """Fill eastwest_address/_type of every cluster the inventory gives none, from its distribution's east-west
+    Service (one GET per cluster, in parallel); left None while the Service or its address does not exist yet.
+    [problem] for clusters whose Service cannot be read."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    def one(c):
+        if c.get("eastwest_address"):
+            return None
+        where = DISTRIBUTIONS[c["distribution"]]["eastwest"]
+        with _client(c["kubeconfig"], c["context"]) as api:
+            try:
+                service = api.sanitize_for_serialization(client.CoreV1Api(api).read_namespaced_service(
+                    where["service"], where["namespace"], _request_timeout=timeout))
+            except ApiException as e:
+                if e.status == 404:
+                    return None
+                return ("%s: the east-west Service %s/%s cannot be read (HTTP %s): grant the installer ClusterRole "
+                        "(docs/rbac.md) or set mesh_eastwest_address for %s"
+                        % (c["host"], where["namespace"], where["service"], e.status, c["host"]))
+        c["eastwest_address"], c["eastwest_address_type"] = eastwest_address(service)
+        return None
 
     return _each(clusters, one)

@@ -16,8 +16,13 @@ description:
   - Runs on the controller (an action plugin). Every playbook of the collection runs it first, once; run it first
     in your own playbooks that include the roles.
   - Reads, for each host in O(hosts), C(kube_context), C(kubeconfig_path), C(mesh_cluster_name), C(mesh_network),
-    C(mesh_trust_domain) and C(mesh_distribution), and the kubeconfig files those name (contexts and server addresses only; no
+    C(mesh_trust_domain), C(mesh_distribution), C(mesh_api_server), C(mesh_eastwest_address) and
+    C(mesh_eastwest_address_type), and the kubeconfig files those name (contexts and server addresses only; no
     credential is read into the result).
+  - Publishes the resolved identities as the fact C(mesh_clusters) (a dict by host, the same on every host of the
+    play). The roles and modules of the collection read each cluster's name, network, trust domain, distribution
+    and east-west address from it, so one rule and one default decide each of them; the collection's roles run
+    this check themselves when C(mesh_clusters) is not defined yet.
   - Fails, listing every problem with the host, the variable and the fix, when a host of a several-cluster
     inventory has no C(kube_context) (its tasks would go to the kubeconfig's current context), a context is
     empty or not in the kubeconfig, two hosts reach the same API server, two hosts share a cluster name or a
@@ -62,6 +67,13 @@ options:
     type: list
     elements: str
     default: []
+  eastwest:
+    description:
+      - Also read each cluster's east-west address from its distribution's east-west Service (one GET per cluster,
+        in parallel), where the inventory gives no C(mesh_eastwest_address). A Service without an address yet
+        leaves it null; one that cannot be read fails the task. The link step passes C(true).
+    type: bool
+    default: false
 notes:
   - Run it with C(run_once=true); it checks all O(hosts) in one go.
   - The wait per API server is the variable C(mesh_api_timeout) (seconds), not an option, so that the playbooks'
@@ -105,12 +117,32 @@ clusters:
     context:
       description: C(kube_context), or null where a single-cluster inventory leaves it out.
       type: str
+    distribution:
+      description: C(mesh_distribution), else C(solo).
+      type: str
     server:
       description: The API server the context points at, when the kubeconfig is on the controller.
       type: str
+    kubeconfig_path:
+      description: C(kubeconfig_path), or null.
+      type: str
+    api_server:
+      description: C(mesh_api_server) (upstream, the URL written into peers' remote secrets), or null.
+      type: str
+    eastwest_address:
+      description: C(mesh_eastwest_address), else (with O(eastwest)) the east-west Service's address, else null.
+      type: str
+    eastwest_address_type:
+      description: C(IPAddress) or C(Hostname), following the address unless C(mesh_eastwest_address_type) says it.
+      type: str
   sample:
-    - {host: cluster1, cluster_name: cluster1, network: network1, trust_domain: cluster.local,
-       context: cluster1, server: "https://cluster1.example:6443"}
+    - {host: cluster1, cluster_name: cluster1, network: network1, trust_domain: cluster.local, distribution: solo,
+       context: cluster1, server: "https://cluster1.example:6443", kubeconfig_path: null, api_server: null,
+       eastwest_address: 192.0.2.10, eastwest_address_type: IPAddress}
+ansible_facts:
+  description: C(mesh_clusters), the same identities by host, and C(mesh_eastwest_read) (O(eastwest)).
+  returned: success
+  type: dict
 problems:
   description: Every problem found, one message each (also joined in C(msg)).
   returned: failure

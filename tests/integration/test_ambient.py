@@ -327,12 +327,16 @@ def test_install_rerun_check_diff_teardown(matrix, make_inventory, run_playbook,
             for cluster in matrix:  # no Helm upgrade happened on the reruns
                 assert {releases(cluster)[r]["revision"] for r in RELEASES.values()} == {"1"}
 
-            # A changed network: check mode with diff shows it and leaves the clusters alone.
-            changed = dict(base_vars, ambient_network="network-moved")
-            preview = run_playbook(site, inventory, changed, check=True, diff=True)
+            # A changed network (in the inventory, the one place it is read): check mode with diff shows it and
+            # leaves the clusters alone.
+            moved = make_inventory(
+                dict((c, {"mesh_distribution": d, "mesh_platform": p, "mesh_network": "network-moved-" + c})
+                     for c, (d, p) in matrix.items()),
+                group_vars={"mesh_id": "mesh-test", "mesh_solo_license": LICENSE}, name="moved.yml")
+            preview = run_playbook(site, moved, base_vars, check=True, diff=True)
             assert preview.rc == 0, preview
             assert all(preview.stats[c]["changed"] > 0 for c in matrix), preview
-            assert re.search(r'^\+\s+"?topology\.istio\.io/network"?: "?network-moved', preview.stdout, re.M), preview
+            assert re.search(r'^\+\s+"?topology\.istio\.io/network"?: "?network-moved-', preview.stdout, re.M), preview
             assert LICENSE not in preview.stdout + preview.stderr
             for cluster, (distribution, platform) in matrix.items():
                 assert_installed(cluster, distribution, platform, values, get, releases)
@@ -356,7 +360,7 @@ PREFLIGHT_ERRORS = {
     "missing-license": ({"mesh_distribution": "solo"}, {},
                         "mesh_solo_license (ambient_solo_license) is empty but mesh_distribution=solo needs a Solo license"),
     "unknown-distribution": ({"mesh_distribution": "istio", "mesh_solo_license": LICENSE}, {},
-                             "value of ambient_distribution must be one of: solo, upstream, got: istio"),
+                             "mesh_distribution='istio' is not a distribution: use one of solo, upstream"),
     "unknown-platform": ({"mesh_distribution": "upstream", "mesh_platform": "eks"}, {},
                          "value of ambient_platform must be one of: kubernetes, openshift, got: eks"),
     "unreachable-chart-repo": ({"mesh_distribution": "upstream"}, {"ambient_chart_source": "http://127.0.0.1:9/charts"},

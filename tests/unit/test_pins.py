@@ -5,6 +5,7 @@ from pathlib import Path
 
 import yaml
 
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.distributions import PRODUCTS
 from lab import pins
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,8 +38,7 @@ def test_argument_specs_document_the_real_version_defaults():
 
 
 def test_gateway_stand_in_charts_carry_the_products_default_versions():
-    products = yaml.safe_load((REPO / "roles" / "gateway" / "vars" / "main.yml").read_text())["gateway_products"]
-    for product in products.values():
+    for product in PRODUCTS.values():
         for release in product["releases"]:
             chart = yaml.safe_load((REPO / "tests" / "charts" / "gloo" / release["chart"] / "Chart.yaml").read_text())
             assert chart["version"] == product["default_version"], release["chart"]

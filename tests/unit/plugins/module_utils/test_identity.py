@@ -121,3 +121,29 @@ def test_every_problem_is_listed_in_one_run(kubeconfig):
     found = problems(hosts(kubeconfig, cluster1={"kube_context": None, "mesh_network": "Bad"},
                            cluster2={"mesh_cluster_name": "Cluster_2"}))
     assert len(found) == 3, found
+
+
+def test_the_distribution_is_one_of_the_table(kubeconfig):
+    got = problems(hosts(kubeconfig, cluster1={"mesh_distribution": "istio"}))
+    assert got == ["cluster1: mesh_distribution='istio' is not a distribution: use one of solo, upstream"]
+    items = resolve(hosts(kubeconfig, cluster2={"mesh_distribution": " "}), {}, "/nonexistent", yaml.safe_load)
+    assert [i["distribution"] for i in items] == ["solo", "solo"]  # blank is missing: the default
+
+
+def test_an_eastwest_address_from_the_inventory_is_checked_and_typed(kubeconfig):
+    items = resolve(hosts(kubeconfig, cluster1={"mesh_eastwest_address": "192.0.2.7"},
+                          cluster2={"mesh_eastwest_address": "ew.example.test"}), {}, "/nonexistent", yaml.safe_load)
+    assert [(i["eastwest_address"], i["eastwest_address_type"]) for i in items] == [
+        ("192.0.2.7", "IPAddress"), ("ew.example.test", "Hostname")]
+    got = problems(hosts(kubeconfig, cluster1={"mesh_eastwest_address": "999.1.1.1"},
+                         cluster2={"mesh_eastwest_address": "ew.example.test", "mesh_eastwest_address_type": "IP"}))
+    assert got[0].startswith("cluster1: mesh_eastwest_address '999.1.1.1' looks like an IPv4 address but is not one")
+    assert got[1] == ("cluster2: mesh_eastwest_address_type='IP': use IPAddress or Hostname (or leave it out: it "
+                      "follows the address)")
+
+
+def test_the_api_server_for_remote_secrets_is_a_url(kubeconfig):
+    got = problems(hosts(kubeconfig, cluster1={"mesh_api_server": "api.example:6443"}))
+    assert got == ["cluster1: mesh_api_server='api.example:6443' must be a URL such as https://api.cluster1.example:6443"]
+    items = resolve(hosts(kubeconfig), {}, "/nonexistent", yaml.safe_load)
+    assert [(i["api_server"], i["kubeconfig_path"]) for i in items] == [(None, kubeconfig), (None, kubeconfig)]

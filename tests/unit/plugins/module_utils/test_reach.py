@@ -71,3 +71,42 @@ def test_a_kubeconfig_the_client_cannot_use_is_named(tmp_path):
     path.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
     got = reach.problems([cluster("c1", [str(path)], "https://x")], timeout=1)
     assert len(got) == 1 and got[0].startswith("c1: the API server https://x (context c1) cannot be used: "), got
+
+
+class EastwestServices(BaseHTTPRequestHandler):
+    """Solo's east-west Service with an address; upstream's absent (404); anything else forbidden."""
+    def do_GET(self):  # noqa: N802
+        import json
+        if self.path.startswith("/api/v1/namespaces/istio-gateways/services/istio-eastwest"):
+            code, body = 200, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "istio-eastwest"},
+                               "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.9"}]}}}
+        elif self.path.startswith("/api/v1/namespaces/istio-system/services/istio-eastwestgateway"):
+            code, body = 404, {"kind": "Status", "code": 404}
+        else:
+            code, body = 403, {"kind": "Status", "code": 403}
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_eastwest_addresses_are_read_once_per_cluster_from_the_distributions_service(tmp_path):
+    server = HTTPServer(("127.0.0.1", 0), EastwestServices)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = "http://127.0.0.1:%d" % server.server_port
+        paths = kubeconfig(tmp_path, {"a": url})
+        clusters = [dict(cluster("solo", paths, url), context="a", distribution="solo", eastwest_address=None),
+                    dict(cluster("upstream", paths, url), context="a", distribution="upstream", eastwest_address=None),
+                    dict(cluster("given", paths, url), context="a", distribution="solo",
+                         eastwest_address="ew.example.test", eastwest_address_type="Hostname")]
+        assert reach.eastwest(clusters, timeout=5) == []
+        assert [(c["eastwest_address"], c.get("eastwest_address_type")) for c in clusters] == [
+            ("192.0.2.9", "IPAddress"), (None, None), ("ew.example.test", "Hostname")]
+    finally:
+        server.shutdown()
