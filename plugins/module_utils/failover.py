@@ -16,7 +16,7 @@ import signal
 import time
 import uuid
 
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils import inmesh, probe
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import inmesh, probe, wait
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 
 ANNOTATION = "ambientmesh.multicluster/drill-original-replicas"
@@ -166,14 +166,11 @@ class Workload:
                         subresource="scale")
 
     def wait(self, predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while True:
-            if predicate():
-                return
-            if time.monotonic() >= deadline:
-                raise MeshError("Deployment %s/%s: %s did not happen within wait_timeout %ss"
-                                % (self.namespace, self.name, what, timeout))
-            time.sleep(POLL)
+        def timed_out(_last):
+            raise MeshError("Deployment %s/%s: %s did not happen within wait_timeout %ss"
+                            % (self.namespace, self.name, what, timeout))
+
+        wait.until(predicate, timeout, POLL, on_timeout=timed_out)
 
     def wait_gone(self, pod_names, timeout):
         """Until no ready replica is left and none of pod_names is a ready endpoint any more."""

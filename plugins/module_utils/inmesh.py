@@ -11,10 +11,10 @@ __metaclass__ = type
 
 import shlex
 import threading
-import time
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError, api_error
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.probe import ERROR, REFUSED, TIMEOUT
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import wait
 
 # Starts curl's -w format, which must not start with "@" (curl would read the format from that file).
 LINE_TAG = "ambientmesh-probe"
@@ -120,18 +120,14 @@ class PodProber:
             raise api_error("add ephemeral container %s to" % self.container, "Pod", self.pod, e, self.namespace)
 
     def _wait_started(self):
-        deadline = time.monotonic() + self.start_timeout
-        state = None
-        while time.monotonic() < deadline:
-            pod = self.kube.get("v1", "Pod", self.pod, self.namespace) or {}
-            state = container_state(pod, self.container)
-            if state in ("running", "terminated"):
-                return
-            time.sleep(0.5)
-        raise MeshError("in-mesh probe: ephemeral container %s in pod %s/%s did not start within %ss (state: %s); "
-                        "check that in_mesh.image can be pulled in that cluster and that the cluster allows "
-                        "ephemeral containers" % (self.container, self.namespace, self.pod, self.start_timeout,
-                                                  state or "not reported"))
+        def timed_out(state):
+            raise MeshError("in-mesh probe: ephemeral container %s in pod %s/%s did not start within %ss (state: %s); "
+                            "check that in_mesh.image can be pulled in that cluster and that the cluster allows "
+                            "ephemeral containers" % (self.container, self.namespace, self.pod, self.start_timeout,
+                                                      state or "not reported"))
+
+        wait.until(lambda: container_state(self.kube.get("v1", "Pod", self.pod, self.namespace) or {}, self.container),
+                   self.start_timeout, 0.5, done=lambda state: state in ("running", "terminated"), on_timeout=timed_out)
 
     def _follow(self):
         buf = b""

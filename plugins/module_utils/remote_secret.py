@@ -22,6 +22,7 @@ from ansible.module_utils.six.moves.urllib.parse import urlsplit
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE)
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import wait
 
 DEFAULT_READER = "ambientmesh-mesh-reader"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -146,13 +147,11 @@ def check_reachable_server(url, peer, cluster, allow_local):
 def wait_token(kube, namespace, reader, peer_name, timeout=TOKEN_TIMEOUT, sleep=time.sleep, clock=time.monotonic):
     """Wait until the peer's token controller has filled the reader's token Secret; returns token_of()."""
     name = token_secret_name(reader)
-    deadline = clock() + timeout
-    while True:
-        found = token_of(kube.get("v1", "Secret", name, namespace))
-        if found:
-            return found
-        if clock() >= deadline:
-            raise MeshError("peer %s: Secret %s/%s got no token within %ss; the peer's kube-controller-manager must "
-                            "run its serviceaccount-token controller (--service-account-private-key-file)"
-                            % (peer_name, namespace, name, timeout))
-        sleep(0.5)
+
+    def timed_out(_last):
+        raise MeshError("peer %s: Secret %s/%s got no token within %ss; the peer's kube-controller-manager must "
+                        "run its serviceaccount-token controller (--service-account-private-key-file)"
+                        % (peer_name, namespace, name, timeout))
+
+    return wait.until(lambda: token_of(kube.get("v1", "Secret", name, namespace)), timeout, 0.5,
+                      on_timeout=timed_out, sleep=sleep, clock=clock)
