@@ -26,7 +26,7 @@ from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client im
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare import (
     clean, project, redact_secret, subset_differs)
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils import remote_secret
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import atomic_write, remote_secret
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import NETWORK
 
 PEER_LABEL = "ambientmesh.multicluster/link-peer"
@@ -34,6 +34,7 @@ NETWORK_LABEL = "topology.istio.io/network"
 DEFAULT_EASTWEST_SERVICE_ACCOUNT = "istio-eastwest"
 CLUSTER_LABEL = "topology.istio.io/cluster"
 DEFAULT_TRUST_DOMAIN = "cluster.local"
+DEST_MODE = 0o600
 
 METHODS = {
     "peering": {"api_version": "gateway.networking.k8s.io/v1", "kind": "Gateway", "namespace": "istio-gateways"},
@@ -308,7 +309,7 @@ def _check_namespace(kube, namespace, cluster, check_mode):
                         "role creates it) or set namespace" % (namespace, cluster))
 
 
-def write_manifests(path, manifests, check_mode):
+def write_manifests(path, manifests, check_mode, atomic_move):
     """Write manifests as one YAML stream to path (mode 0600, they may hold tokens); True when it changed."""
     from ansible.module_utils.common.yaml import yaml_dump_all
 
@@ -324,12 +325,7 @@ def write_manifests(path, manifests, check_mode):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise MeshError("dest %s: directory %s does not exist; create it first" % (path, directory))
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.rename(tmp, path)
+    atomic_write.write_files(atomic_move, [(path, text.encode("utf-8"), DEST_MODE)])
     return True
 
 
@@ -402,7 +398,8 @@ def _desired(spec, readers):
             for p in spec["peers"]]
 
 
-def reconcile(spec, local, connect_peer, check_mode=False, want_diff=False, hide=lambda value: None):
+def reconcile(spec, local, connect_peer, check_mode=False, want_diff=False, hide=lambda value: None,
+              atomic_move=None):
     """Make this cluster's links match spec (from validate()).
 
     local() returns the cluster client (Kube) of this cluster, connect_peer(peer) one for a peer; both are
@@ -421,7 +418,7 @@ def reconcile(spec, local, connect_peer, check_mode=False, want_diff=False, hide
         result["manifests"] = [shown(m) for m in manifests]
         if spec["dest"]:
             result["dest"] = spec["dest"]
-            result["changed"] = write_manifests(spec["dest"], manifests, check_mode)
+            result["changed"] = write_manifests(spec["dest"], manifests, check_mode, atomic_move)
         return result
 
     kube = local()
@@ -468,8 +465,5 @@ def run_module(module):
 
     spec = validate(module.params, module.check_mode)
 
-    def hide(value):
-        module._module.no_log_values.add(value)  # pylint: disable=protected-access
-
     return reconcile(spec, lambda: Kube(module), lambda peer: remote_secret.connect_peer(module, peer),
-                     module.check_mode, module._diff, hide)  # pylint: disable=protected-access
+                     module.check_mode, module._diff, module.no_log, module.atomic_move)  # pylint: disable=protected-access

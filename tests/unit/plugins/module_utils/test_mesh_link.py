@@ -11,6 +11,7 @@ import yaml
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import mesh_link, remote_secret
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare import clean
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+from module_stub import atomic_move
 
 OURS = {"app.kubernetes.io/managed-by": "ambientmesh.multicluster"}
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.secret-token-value"
@@ -371,7 +372,7 @@ def test_generate_contacts_no_cluster_and_writes_dest(tmp_path):
     spec = mesh_link.validate(params(generate=True, dest=str(dest)))
     result = mesh_link.reconcile(spec, no_cluster, None, check_mode=True)
     assert result["changed"] and not dest.exists()  # check mode writes no file
-    result = mesh_link.reconcile(spec, no_cluster, None)
+    result = mesh_link.reconcile(spec, no_cluster, None, atomic_move=atomic_move())
     assert result["changed"] and [m["metadata"]["name"] for m in result["manifests"]] == [
         "istio-remote-peer-network2", "istio-remote-peer-network3"]
     docs = list(yaml.safe_load_all(dest.read_text()))
