@@ -103,21 +103,22 @@ class PodProber:
         self._wait_started()
         from kubernetes.client import CoreV1Api
 
-        api = CoreV1Api(self.kube.k8s.client.client)
+        api = CoreV1Api(self.kube.api_client)
         self._response = api.read_namespaced_pod_log(self.pod, self.namespace, container=self.container,
                                                      follow=True, _preload_content=False)
         self._thread = threading.Thread(target=self._follow, name="inmesh-log", daemon=True)
         self._thread.start()
 
     def _add_container(self):
-        pods = self.kube.resource("v1", "Pod")
         body = {"spec": {"ephemeralContainers": [debug_container(self.container, self.image, self.script)]}}
+        verb = "add ephemeral container %s to" % self.container
         try:
-            self.kube.k8s.client.patch(pods.subresources["ephemeralcontainers"], body=body, name=self.pod,
-                                       namespace=self.namespace,
-                                       content_type="application/strategic-merge-patch+json")
-        except Exception as e:  # DynamicApiError; the kubernetes import is guarded in client.py
-            raise api_error("add ephemeral container %s to" % self.container, "Pod", self.pod, e, self.namespace)
+            self.kube.patch("v1", "Pod", self.pod, body, self.namespace, subresource="ephemeralcontainers",
+                            content_type="application/strategic-merge-patch+json", verb=verb)
+        except MeshError:
+            raise
+        except Exception as e:  # pylint: disable=broad-except  # urllib3 connection errors and the like
+            raise api_error(verb, "Pod", self.pod, e, self.namespace)
 
     def _wait_started(self):
         def timed_out(state):

@@ -91,31 +91,22 @@ def kubeconfig(cluster, server, ca_data, token):
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
-class PeerModule:
-    """What kubernetes.core's get_api_client reads from a module, pointed at a peer's kubeconfig context."""
-
-    def __init__(self, module, peer):
-        self.params = dict((key, module.params.get(key)) for key in SHARED_AUTH)
-        self.params.update(context=peer["context"], kubeconfig=peer.get("kubeconfig") or module.params.get("kubeconfig"))
-        self.requires = module.requires
-        self.check_mode = module.check_mode
-        self.server_side_dry_run = module.server_side_dry_run
-        self.warn = module.warn
-
-
 def connect_peer(module, peer):
-    """A Kube client for peer (same kubeconfig as this cluster unless the peer names its own)."""
+    """A Kube client for peer (same kubeconfig as this cluster unless the peer names its own), a dry run in check
+    mode like the module's own."""
     from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
 
+    auth = dict((key, module.params.get(key)) for key in SHARED_AUTH)
+    auth.update(context=peer["context"], kubeconfig=peer.get("kubeconfig") or module.params.get("kubeconfig"))
     try:
-        return Kube(PeerModule(module, peer))
+        return Kube.connect(auth, module.server_side_dry_run, module.warn)
     except MeshError as e:
         raise MeshError("peer %s: %s" % (peer["name"], e.msg))
 
 
 def server_of(kube, peer):
     """The API server URL written into the remote secret: the peer's api_server, else its kubeconfig server."""
-    return peer.get("api_server") or kube.k8s.configuration.host
+    return peer.get("api_server") or kube.host
 
 
 def local_address(url):

@@ -3,7 +3,6 @@ import copy
 import json
 import os
 import stat
-from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -33,7 +32,7 @@ class FakeKube:
     def __init__(self, name="c", objects=(), dry_run=False, namespaces=("istio-gateways", "istio-system"),
                  host="https://127.0.0.1:6443", fill_tokens=True):
         self.name, self.dry_run, self.fill_tokens = name, dry_run, fill_tokens
-        self.k8s = SimpleNamespace(configuration=SimpleNamespace(host=host))
+        self.host = host
         self.store = {}
         self.writes = []
         self.warnings = []
