@@ -240,7 +240,7 @@ notes:
 """
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.failover import check
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.failover_check import check
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.module import cluster_module, run
 
 
