@@ -76,7 +76,7 @@ def validate(params):
         problems.append("takeover=true needs distribution=solo (%s has no service takeover): set takeover=false"
                         % params["distribution"])
     if params.get("wait_timeout", 1) <= 0:
-        problems.append("wait_timeout=%s must be a positive number of seconds" % params.get("wait_timeout"))
+        problems.append("wait_timeout=%g must be a positive number of seconds" % params.get("wait_timeout"))
     if problems:
         raise MeshError("global_service: " + "; ".join(problems))
 
@@ -163,7 +163,7 @@ def wait_programmed(kube, hosts, namespace, timeout, interval=2.0, sleep=time.sl
     def timed_out(last):
         found, missing = last
         raise MeshError(
-            "global_service: timed out after %ss waiting for the mesh to program %s: no ServiceEntry in "
+            "global_service: timed out after %gs waiting for the mesh to program %s: no ServiceEntry in "
             "namespace %s has host(s) %s; check that istiod runs with peering enabled and this cluster is "
             "linked, or raise wait_timeout" % (timeout, ", ".join(hosts), namespace, ", ".join(missing)),
             missing_hosts=missing, service_entries=found)

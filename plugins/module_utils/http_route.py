@@ -130,7 +130,7 @@ def validate(params):
                 problems.append("timeouts.%s=%r is not a Gateway API duration: use e.g. 10s, 500ms or 1m30s"
                                 % (key, value))
     if params.get("wait_timeout", 1) <= 0:
-        problems.append("wait_timeout=%s must be a positive number of seconds" % params.get("wait_timeout"))
+        problems.append("wait_timeout=%g must be a positive number of seconds" % params.get("wait_timeout"))
     if problems:
         raise MeshError("http_route %s/%s: %s" % (params.get("namespace"), params.get("name"), "; ".join(problems)))
 
@@ -312,7 +312,7 @@ def wait_ready(kube, route, timeout, interval=2.0, sleep=time.sleep, clock=time.
 
     def timed_out(last):
         live, problems = last
-        raise MeshError("http_route %s/%s: timed out after %ss waiting for Accepted and ResolvedRefs: %s; is "
+        raise MeshError("http_route %s/%s: timed out after %gs waiting for Accepted and ResolvedRefs: %s; is "
                         "the Gateway's controller running and are the backend hosts known to the mesh?"
                         % (meta["namespace"], meta["name"], timeout, "; ".join(problems)),
                         route_status=live.get("status") or {}, problems=problems)

@@ -39,3 +39,12 @@ def until(poll, timeout, interval, done=bool, on_timeout=None, sleep=time.sleep,
                 return on_timeout(value)
             raise TimedOut(value, timeout)
         sleep(min(interval, remaining))
+
+
+def argument_spec(with_wait=True):
+    """The wait options of a module: wait_timeout, and wait unless the module always waits (doc fragments
+    ambientmesh.multicluster.wait and ambientmesh.multicluster.wait.timeout)."""
+    spec = {"wait_timeout": {"type": "float", "default": 120}}
+    if with_wait:
+        spec["wait"] = {"type": "bool", "default": False}
+    return spec

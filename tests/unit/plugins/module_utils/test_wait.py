@@ -70,3 +70,15 @@ def test_a_clock_read_once_before_and_once_after_each_poll():
     with pytest.raises(wait.TimedOut):
         wait.until(lambda: None, 2, 1, sleep=lambda s: None, clock=clock)
     assert len(readings) == 3  # deadline 0+2; after poll 1 (1 left), after poll 2 (0 left)
+
+
+def test_the_wait_options_spec_matches_its_doc_fragment():
+    import yaml
+    from ansible_collections.ambientmesh.multicluster.plugins.doc_fragments.wait import ModuleDocFragment
+
+    for doc, spec in ((ModuleDocFragment.DOCUMENTATION, wait.argument_spec()),
+                      (ModuleDocFragment.TIMEOUT, wait.argument_spec(with_wait=False))):
+        options = yaml.safe_load(doc)["options"]
+        assert sorted(options) == sorted(spec)
+        for name, option in options.items():
+            assert (option["type"], option["default"]) == (spec[name]["type"], spec[name]["default"])
