@@ -95,7 +95,7 @@ problems:
 """
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.module import cluster_module, run
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.report import report
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.verify_report import report
 
 
 def main():

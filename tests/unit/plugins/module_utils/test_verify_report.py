@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils import probe, report
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import probe, verify_report as report
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 
 from module_stub import atomic_move
