@@ -1,8 +1,7 @@
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from probe_http import Server
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import client
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
@@ -19,33 +18,22 @@ def kubeconfig(tmp_path, server="https://203.0.113.9:6443"):
     return str(path)
 
 
-class Discovery(BaseHTTPRequestHandler):
-    """An API server that only answers what the client's discovery asks when it starts."""
+# What the client's discovery asks of an API server when it starts.
+DISCOVERY = {"/version": {"major": "1", "minor": "31", "gitVersion": "v1.31.0-unit"},
+             "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []},
+             "/api": {"kind": "APIVersions", "versions": ["v1"]}}
 
-    ANSWERS = {"/version": {"major": "1", "minor": "31", "gitVersion": "v1.31.0-unit"},
-               "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []},
-               "/api": {"kind": "APIVersions", "versions": ["v1"]}}
 
-    def do_GET(self):
-        body = json.dumps(self.ANSWERS.get(self.path, {"kind": "Status", "code": 404})).encode()
-        self.send_response(200 if self.path in self.ANSWERS else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+def discovery(_now, handler):
+    found = handler.path in DISCOVERY
+    body = json.dumps(DISCOVERY.get(handler.path, {"kind": "Status", "code": 404})).encode()
+    return 200 if found else 404, {"Content-Type": "application/json"}, body
 
 
 @pytest.fixture
 def api_server():
-    server = HTTPServer(("127.0.0.1", 0), Discovery)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield "http://127.0.0.1:%d" % server.server_port
-    server.shutdown()
-    server.server_close()
+    with Server(discovery) as server:
+        yield "http://127.0.0.1:%d" % server.port
 
 
 def test_connect_needs_no_module_and_reads_the_context(tmp_path, monkeypatch, api_server):
