@@ -18,7 +18,8 @@ import time
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import probe
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.failover_signals import DrillInterrupted, Signals
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.failover_workload import ANNOTATION, NotThereYet, Workload
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.failover_workload import (
+    ANNOTATION, NotThereYet, Workload)
 
 
 # ---- input ------------------------------------------------------------------------------------------------

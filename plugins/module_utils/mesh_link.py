@@ -424,7 +424,8 @@ class RemoteSecretBackend(LinkBackend):
             did, found, more = execute(item["kube"], plan(item["objects"], item["live"]), name, want_diff)
             changed, entries, diffs = changed or did, entries + found, diffs + more
             if not item["token"] and not self.check_mode:
-                item["token"] = remote_secret.wait_token(item["kube"], self.spec["namespace"], self.spec["reader"], name)
+                item["token"] = remote_secret.wait_token(item["kube"], self.spec["namespace"], self.spec["reader"],
+                                                         name)
         return changed, entries, diffs
 
     def leave(self, kube, want_diff):
@@ -543,5 +544,6 @@ def run_module(module):
     from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
 
     spec = validate(module.params, module.check_mode)
+    want_diff = module._diff  # pylint: disable=protected-access
     return reconcile(spec, lambda: Kube(module), lambda peer: remote_secret.connect_peer(module, peer),
-                     module.check_mode, module._diff, module.no_log, module.atomic_move)  # pylint: disable=protected-access
+                     module.check_mode, want_diff, module.no_log, module.atomic_move)

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils import failover, failover_check, failover_workload, probe
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import (
+    failover, failover_check, failover_workload, probe)
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 
 

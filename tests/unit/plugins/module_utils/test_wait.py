@@ -57,7 +57,8 @@ def test_on_timeout_gets_the_last_value_and_raises_the_callers_error():
     with pytest.raises(ValueError, match="still pending"):
         wait.until(lambda: "pending", 3, 1, done=lambda v: v == "ok", on_timeout=timed_out,
                    sleep=clock.sleep, clock=clock)
-    assert wait.until(lambda: None, 1, 1, on_timeout=lambda last: "gave up", sleep=clock.sleep, clock=clock) == "gave up"
+    gave_up = wait.until(lambda: None, 1, 1, on_timeout=lambda last: "gave up", sleep=clock.sleep, clock=clock)
+    assert gave_up == "gave up"
 
 
 def test_a_clock_read_once_before_and_once_after_each_poll():
