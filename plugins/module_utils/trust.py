@@ -166,7 +166,7 @@ def _ensure_root(params, check_mode, diff, now, wanted, atomic_move):
         key = pki.generate_key(params["key_type"], params["rsa_key_size"])
         cert = pki.build_root(key, params["subject"], params["valid_days"], now)
     write_files(atomic_move, [(key_path, pki.key_pem(key), KEY_MODE, "key_path"),
-                 (cert_path, pki.cert_pem(cert), CERT_MODE, "cert_path")])
+                              (cert_path, pki.cert_pem(cert), CERT_MODE, "cert_path")])
     return root_result(True, action, cert, cert_path, key_path, diff, before)
 
 

@@ -12,12 +12,13 @@ from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors im
 from module_stub import atomic_move
 
 NOW = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+DAY = datetime.timedelta(days=1)
+LABELS = {"app.kubernetes.io/managed-by": "ambientmesh.multicluster"}
 
 
 def ensure_root(params, check_mode, diff, now):
+    """trust.ensure_root as the root_ca module calls it (with AnsibleModule.atomic_move)."""
     return trust.ensure_root(params, check_mode, diff, now, atomic_move=atomic_move())
-DAY = datetime.timedelta(days=1)
-LABELS = {"app.kubernetes.io/managed-by": "ambientmesh.multicluster"}
 
 
 def root_params(tmp_path, **kw):
@@ -97,7 +98,7 @@ def test_import_writes_content_then_is_idempotent(tmp_path):
 def test_content_without_paths_is_only_validated(tmp_path):
     cert, key = make_root()
     result = ensure_root(root_params(tmp_path, cert_path=None, key_path=None, cert_content=cert,
-                                           key_content=key), False, True, NOW)
+                                     key_content=key), False, True, NOW)
     assert not result["changed"] and result["action"] == "validated" and "cert_path" not in result
     assert result["diff"]["before"] == result["diff"]["after"]
 
@@ -112,7 +113,7 @@ def test_different_existing_root_is_never_replaced_silently(tmp_path):
             ensure_root(dict(params, cert_content=cert, key_content=key, regenerate=policy), False, False, NOW)
     assert snapshot(tmp_path) == before
     replaced = ensure_root(dict(params, cert_content=cert, key_content=key, regenerate="always"),
-                                 False, True, NOW)
+                           False, True, NOW)
     assert replaced["action"] == "replaced" and replaced["root"]["subject"] == "CN=Other"
     assert replaced["diff"]["before"]["subject"] == "CN=Root CA,O=Istio"
 
@@ -405,7 +406,7 @@ def test_half_given_content_names_the_missing_half(tmp_path, root_files):
     key = make_root()[1]
     with pytest.raises(MeshError, match="cert_content: no PEM certificate"):
         ensure_root(root_params(tmp_path, cert_path=None, key_path=None, cert_content="", key_content=key),
-                          False, False, NOW)
+                    False, False, NOW)
     params = ca_params(root_files, root_cert_path=None, root_key_path=None, root_cert_content="", root_key_content=key)
     with pytest.raises(MeshError, match="root_cert_content: no PEM certificate"):
         trust.reconcile_cacerts(FakeKube(), params, False, False, NOW)
