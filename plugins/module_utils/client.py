@@ -32,6 +32,7 @@ except ImportError:
 FIELD_MANAGER = "ambientmesh-multicluster"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "ambientmesh.multicluster"
+MERGE_PATCH = "application/merge-patch+json"
 
 
 def managed(obj):
@@ -56,24 +57,49 @@ def check_auth_environment(params, environ=None):
 
 
 class Kube:
-    """One cluster, one module run: a kubernetes.core K8SClient (dry-run in check mode) and simple verbs."""
+    """One cluster, one module run: kubernetes.core's client (dry-run in check mode) and simple verbs."""
 
     def __init__(self, module):
+        """The module's own cluster, from its auth options."""
+        self._connect(module.params, module.server_side_dry_run, module.warn, module=module)
+
+    @classmethod
+    def connect(cls, auth, dry_run, warn):
+        """Another cluster (a mesh_link peer) from auth options alone: kubernetes.core's get_api_client(**auth)
+        needs no module. auth holds kubernetes.core.k8s option names (context, kubeconfig, validate_certs, ...)."""
+        kube = cls.__new__(cls)
+        kube._connect(auth, dry_run, warn, **auth)
+        return kube
+
+    def _connect(self, params, dry_run, warn, **client_args):
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 
-        check_auth_environment(module.params)
+        check_auth_environment(params)
         try:
-            self.k8s = get_api_client(module=module)
+            k8s = get_api_client(**client_args)
         except CoreException as e:
-            raise MeshError("cannot connect to the cluster (context=%s): %s" % (module.params.get("context"), e))
-        self.dry_run = self.k8s.dry_run
-        self.warn = module.warn
+            raise MeshError("cannot connect to the cluster (context=%s): %s" % (params.get("context"), e))
+        self._find = k8s.resource        # kubernetes.core's resource lookup (kind, name, short names)
+        self._dynamic = k8s.client       # the kubernetes DynamicClient: requests go through it
+        self.host = k8s.configuration.host
+        self.dry_run = dry_run
+        self.warn = warn
+
+    @property
+    def api_client(self):
+        """The kubernetes ApiClient, for typed APIs (CoreV1Api for a pod's log)."""
+        return self._dynamic.client
+
+    @property
+    def version(self):
+        """The server's /version answer ({"kubernetes": {"gitVersion": ...}}), {} when it gave none."""
+        return self._dynamic.version or {}
 
     # ---- discovery ---------------------------------------------------------------------------------------
     def resource(self, api_version, kind):
         try:
-            return self.k8s.resource(kind, api_version)
+            return self._find(kind, api_version)
         except ResourceNotFoundError:
             raise MeshError("the cluster does not serve %s %s: are its CRDs installed?" % (api_version, kind))
         except DynamicApiError as e:
@@ -83,7 +109,7 @@ class Kube:
 
     def served(self, api_version, kind):
         try:
-            self.k8s.resource(kind, api_version)
+            self._find(kind, api_version)
             return True
         except ResourceNotFoundError:
             return False
@@ -115,7 +141,7 @@ class Kube:
         res = self.resource(obj["apiVersion"], obj["kind"])
         before = self.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
         try:
-            after = self.k8s.client.server_side_apply(
+            after = self._dynamic.server_side_apply(
                 res, body=obj, name=meta["name"], namespace=meta.get("namespace"),
                 field_manager=field_manager, force_conflicts=force,
                 dry_run="All" if self.dry_run else None).to_dict()
@@ -144,16 +170,19 @@ class Kube:
             raise api_error("delete", kind, name, e, namespace)
         return before
 
-    def patch(self, api_version, kind, name, body, namespace=None, subresource=None):
-        """JSON merge patch (used for the scale subresource and labels we do not own by SSA)."""
+    def patch(self, api_version, kind, name, body, namespace=None, subresource=None, content_type=MERGE_PATCH,
+              verb=None):
+        """A patch, by default a JSON merge patch (the scale subresource, labels we do not own by SSA). With
+        verb, every API error reads "<verb> <kind>/<name>: <server message>", a missing object too."""
         res = self.resource(api_version, kind)
         if subresource:
             res = res.subresources[subresource]
         try:
-            return self.k8s.client.patch(res, body=body, name=name, namespace=namespace,
-                                         content_type="application/merge-patch+json",
-                                         dry_run="All" if self.dry_run else None).to_dict()
-        except NotFoundError:
+            return self._dynamic.patch(res, body=body, name=name, namespace=namespace, content_type=content_type,
+                                       dry_run="All" if self.dry_run else None).to_dict()
+        except NotFoundError as e:
+            if verb:
+                raise api_error(verb, kind, name, e, namespace)
             raise MeshError("%s/%s not found%s" % (kind, name, " in namespace %s" % namespace if namespace else ""))
         except DynamicApiError as e:
-            raise api_error("patch", kind, name, e, namespace)
+            raise api_error(verb or "patch", kind, name, e, namespace)

@@ -6,34 +6,20 @@ gone), hold, restore (scale back, wait ready), settle, while a prober measures t
 
 Replicas are always restored: in `finally`, and SIGTERM/SIGINT become an exception so `finally` runs. The
 original replica count is also written to an annotation before scaling, so a drill killed outright (SIGKILL)
-is repaired by the next run or by `restore_only`."""
+is repaired by the next run or by `restore_only`. The workload is in failover_workload.py, the signal handling
+in failover_signals.py, the module entry in failover_check.py."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import signal
 import time
-import uuid
 
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils import inmesh, probe
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import probe
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
-
-ANNOTATION = "ambientmesh.multicluster/drill-original-replicas"
-POLL = 0.25
-
-
-class NotThereYet(MeshError):
-    """The target, Deployment or probing pod does not exist (yet): a failure, or a skip in check mode."""
-
-
-class DrillInterrupted(Exception):
-    """Raised in the main thread by SIGTERM/SIGINT/SIGHUP so that `finally` restores the replicas."""
-
-    def __init__(self, signum):
-        super(DrillInterrupted, self).__init__(signal.Signals(signum).name)
-        self.signum = signum
-        self.name = signal.Signals(signum).name
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.failover_signals import DrillInterrupted, Signals
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.failover_workload import (
+    ANNOTATION, NotThereYet, Workload)
 
 
 # ---- input ------------------------------------------------------------------------------------------------
@@ -75,158 +61,6 @@ def validate(params):
         bad("expected_status", "%s must be a non-empty list of HTTP status codes (100-599), e.g. [200]" % codes)
     if params.get("in_mesh") and params["rate"] > 20:
         bad("rate", "in-mesh probing starts one curl per request inside the pod; keep rate at 20 or less")
-
-
-def selector_string(selector):
-    """A Deployment's spec.selector as a label-selector string."""
-    parts = ["%s=%s" % kv for kv in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        op, key, values = expr["operator"], expr["key"], ",".join(expr.get("values") or [])
-        parts.append({"In": "%s in (%s)", "NotIn": "%s notin (%s)"}.get(op, "%s") % ((key, values) if op in (
-            "In", "NotIn") else (key if op == "Exists" else "!" + key,)))
-    return ",".join(parts)
-
-
-def selects(service, labels):
-    """True when the Service's selector picks pods with these labels."""
-    sel = (service.get("spec") or {}).get("selector") or {}
-    return bool(sel) and all(labels.get(k) == v for k, v in sel.items())
-
-
-def ready_endpoint_pods(slices):
-    """Names of the pods that are ready endpoints in these EndpointSlices."""
-    names = set()
-    for item in slices:
-        for ep in item.get("endpoints") or []:
-            ref = ep.get("targetRef") or {}
-            if ref.get("kind") == "Pod" and (ep.get("conditions") or {}).get("ready"):
-                names.add(ref.get("name"))
-    return names
-
-
-def pod_ready(pod):
-    status = pod.get("status") or {}
-    return (not pod["metadata"].get("deletionTimestamp") and status.get("phase") == "Running"
-            and any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []))
-
-
-# ---- the workload being disrupted ------------------------------------------------------------------------
-
-class Workload:
-    """The Deployment and the EndpointSlices of the Services that select its pods."""
-
-    def __init__(self, kube, namespace, name):
-        self.kube = kube
-        self.namespace = namespace
-        self.name = name
-        self.obj = None
-        self.services = []
-
-    def exists(self):
-        return self.kube.get("apps/v1", "Deployment", self.name, self.namespace) is not None
-
-    def read(self):
-        self.obj = self.kube.get("apps/v1", "Deployment", self.name, self.namespace)
-        if self.obj is None:
-            raise NotThereYet("deployment: Deployment %s not found in namespace %s of this cluster; check deployment "
-                              "and namespace (nothing was scaled)" % (self.name, self.namespace))
-        labels = ((self.obj["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
-        self.services = sorted(s["metadata"]["name"] for s in self.kube.list("v1", "Service", self.namespace)
-                               if selects(s, labels))
-        return self.obj
-
-    @property
-    def replicas(self):
-        return self.obj["spec"].get("replicas", 1)
-
-    @property
-    def recorded(self):
-        """Original replicas left in the annotation by a drill that could not restore (None: none left)."""
-        value = (self.obj["metadata"].get("annotations") or {}).get(ANNOTATION)
-        return int(value) if value is not None and str(value).isdigit() else None
-
-    def pods(self):
-        sel = selector_string(self.obj["spec"]["selector"])
-        return self.kube.list("v1", "Pod", self.namespace, label_selector=sel)
-
-    def endpoint_pods(self):
-        if not self.services:
-            return set()
-        sel = "kubernetes.io/service-name in (%s)" % ",".join(self.services)
-        return ready_endpoint_pods(self.kube.list("discovery.k8s.io/v1", "EndpointSlice", self.namespace,
-                                                  label_selector=sel))
-
-    def annotate(self, original):
-        value = None if original is None else str(original)
-        self.kube.patch("apps/v1", "Deployment", self.name, {"metadata": {"annotations": {ANNOTATION: value}}},
-                        self.namespace)
-
-    def scale(self, replicas):
-        self.kube.patch("apps/v1", "Deployment", self.name, {"spec": {"replicas": replicas}}, self.namespace,
-                        subresource="scale")
-
-    def wait(self, predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while True:
-            if predicate():
-                return
-            if time.monotonic() >= deadline:
-                raise MeshError("Deployment %s/%s: %s did not happen within wait_timeout %ss"
-                                % (self.namespace, self.name, what, timeout))
-            time.sleep(POLL)
-
-    def wait_gone(self, pod_names, timeout):
-        """Until no ready replica is left and none of pod_names is a ready endpoint any more."""
-        def gone():
-            dep = self.kube.get("apps/v1", "Deployment", self.name, self.namespace) or {}
-            return not (dep.get("status") or {}).get("readyReplicas") and not (self.endpoint_pods() & pod_names)
-        self.wait(gone, timeout, "its ready endpoints going away")
-
-    def wait_ready(self, replicas, timeout):
-        """Until `replicas` pods are ready and each is a ready endpoint of every selecting Service."""
-        def ready():
-            dep = self.kube.get("apps/v1", "Deployment", self.name, self.namespace) or {}
-            status = dep.get("status") or {}
-            if (status.get("readyReplicas") or 0) < replicas or (status.get("updatedReplicas") or 0) < replicas:
-                return False
-            names = set(p["metadata"]["name"] for p in self.pods() if pod_ready(p))
-            return len(names) >= replicas and (not self.services or len(self.endpoint_pods() & names) >= replicas)
-        self.wait(ready, timeout, "%d ready replica(s) with ready endpoints" % replicas)
-
-    def restore(self, replicas, timeout):
-        self.scale(replicas)
-        self.wait_ready(replicas, timeout)
-        self.annotate(None)
-
-
-# ---- signals -----------------------------------------------------------------------------------------------
-
-class Signals:
-    """SIGTERM/SIGINT raise DrillInterrupted while armed; while deferred (during a restore) they are only
-    noted and raised once the restore is done."""
-
-    HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-
-    def __init__(self):
-        self.deferred = False
-        self.pending = None
-        self._previous = {}
-
-    def _handler(self, signum, frame):
-        if self.deferred:
-            self.pending = self.pending or signum
-            return
-        raise DrillInterrupted(signum)
-
-    def __enter__(self):
-        for sig in self.HANDLED:
-            self._previous[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        return False
 
 
 # ---- the drill ---------------------------------------------------------------------------------------------
@@ -429,75 +263,3 @@ class Drill:
                 result["deployment_replicas"] = self.workload.read()["spec"].get("replicas")
             raise MeshError(summary, **result)
         return result
-
-
-def _in_mesh_pod(kube, opts):
-    pods = kube.list("v1", "Pod", opts["namespace"], label_selector=opts["label_selector"])
-    pod = inmesh.pick_pod(pods)
-    if pod is None:
-        raise NotThereYet("in_mesh.label_selector: no Running and Ready pod matches %r in namespace %s; give the "
-                          "selector of a mesh workload (the guide uses app=ratings in bookinfo)"
-                          % (opts["label_selector"], opts["namespace"]))
-    return pod
-
-
-def check(kube, params, check_mode=False, warn=None):
-    """failover_check: pick the transport (controller HTTP or in-mesh pod), run the Drill, shape --diff.
-
-    In check mode a target that is not there yet (a dry run of a whole play on empty clusters) skips the check
-    with a warning; outside check mode it fails.
-    """
-    validate(params)
-    try:
-        return _check(kube, params, check_mode, warn)
-    except NotThereYet as e:
-        if not check_mode:
-            raise
-        msg = "check mode: %s; a real run fails here unless an earlier step creates it" % e.msg
-        if warn:
-            warn(msg)
-        return {"changed": False, "skipped": True, "msg": msg}
-
-
-def _check(kube, params, check_mode, warn):
-    opts = params.get("in_mesh")
-    pod = probe_diff = None
-    if opts and not params.get("restore_only"):
-        pod = _in_mesh_pod(kube, opts)
-        name = "ambientmesh-probe-" + uuid.uuid4().hex[:8]
-        existing = [c["name"] for c in pod["spec"].get("ephemeralContainers") or []]
-        probe_diff = ({"pod": pod["metadata"]["name"], "ephemeralContainers": existing},
-                      {"pod": pod["metadata"]["name"], "ephemeralContainers": existing + [name]})
-        script = inmesh.curl_script(params["url"], params["rate"], drill_seconds(params), params["request_timeout"],
-                                    params.get("host_header"), params.get("cluster_header"))
-
-        def make_prober(recorder):
-            return inmesh.PodProber(kube, opts["namespace"], pod["metadata"]["name"], name, opts["image"], script,
-                                    recorder, opts["start_timeout"])
-        preflight = None
-    else:
-        target = probe.HttpTarget(params["url"], params.get("host_header"), params.get("cluster_header"),
-                                  params["request_timeout"]) if not params.get("restore_only") else None
-
-        def make_prober(recorder):
-            return probe.Prober(target, params["rate"], recorder, params["request_timeout"])
-        preflight = target
-
-    if pod is not None and check_mode:
-        # Adding the ephemeral container is the change; in check mode there is nothing to probe from.
-        drill = Drill(kube, dict(params, restore_only=True), check_mode, warn)
-        result = drill.run() if params.get("deployment") else {"changed": False, "notes": []}
-        result["notes"].append("check mode: would add ephemeral container %s (%s) to pod %s/%s and probe %s"
-                               % (probe_diff[1]["ephemeralContainers"][-1], opts["image"], opts["namespace"],
-                                  pod["metadata"]["name"], params["url"]))
-    else:
-        result = Drill(kube, params, check_mode, warn, make_prober, preflight).run()
-    before, after = {}, {}
-    if "diff" in result:
-        before["deployment"], after["deployment"] = result["diff"]["before"], result["diff"]["after"]
-    if probe_diff:
-        before["probe_pod"], after["probe_pod"] = probe_diff
-        result["changed"] = True
-        result["probe_pod"] = probe_diff[1]
-    result["diff"] = {"before": before, "after": after}
-    return result

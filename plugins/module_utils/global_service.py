@@ -13,6 +13,7 @@ import time
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import FIELD_MANAGER
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import wait
 
 TRAFFIC_ANNOTATION = "networking.istio.io/traffic-distribution"
 SERVICE_ENTRY_API = "networking.istio.io/v1"
@@ -75,7 +76,7 @@ def validate(params):
         problems.append("takeover=true needs distribution=solo (%s has no service takeover): set takeover=false"
                         % params["distribution"])
     if params.get("wait_timeout", 1) <= 0:
-        problems.append("wait_timeout=%s must be a positive number of seconds" % params.get("wait_timeout"))
+        problems.append("wait_timeout=%g must be a positive number of seconds" % params.get("wait_timeout"))
     if problems:
         raise MeshError("global_service: " + "; ".join(problems))
 
@@ -159,19 +160,18 @@ def missing_hosts(hosts, service_entries):
 
 def wait_programmed(kube, hosts, namespace, timeout, interval=2.0, sleep=time.sleep, clock=time.monotonic):
     """Poll ServiceEntries in namespace until every host is in one; MeshError naming the missing hosts."""
-    deadline = clock() + timeout
-    while True:
-        found, missing = missing_hosts(hosts, kube.list(SERVICE_ENTRY_API, "ServiceEntry", namespace))
-        if not missing:
-            return found
-        remaining = deadline - clock()
-        if remaining <= 0:
-            raise MeshError(
-                "global_service: timed out after %ss waiting for the mesh to program %s: no ServiceEntry in "
-                "namespace %s has host(s) %s; check that istiod runs with peering enabled and this cluster is "
-                "linked, or raise wait_timeout" % (timeout, ", ".join(hosts), namespace, ", ".join(missing)),
-                missing_hosts=missing, service_entries=found)
-        sleep(min(interval, remaining))
+    def timed_out(last):
+        found, missing = last
+        raise MeshError(
+            "global_service: timed out after %gs waiting for the mesh to program %s: no ServiceEntry in "
+            "namespace %s has host(s) %s; check that istiod runs with peering enabled and this cluster is "
+            "linked, or raise wait_timeout" % (timeout, ", ".join(hosts), namespace, ", ".join(missing)),
+            missing_hosts=missing, service_entries=found)
+
+    found, _missing = wait.until(lambda: missing_hosts(hosts, kube.list(SERVICE_ENTRY_API, "ServiceEntry", namespace)),
+                                 timeout, interval, done=lambda last: not last[1], on_timeout=timed_out,
+                                 sleep=sleep, clock=clock)
+    return found
 
 
 def reconcile(kube, params, check_mode, diff, warn):

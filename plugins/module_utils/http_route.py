@@ -15,6 +15,7 @@ import time
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import MANAGED_BY_LABEL, MANAGED_BY_VALUE, managed
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare import clean
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import wait
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
@@ -129,7 +130,7 @@ def validate(params):
                 problems.append("timeouts.%s=%r is not a Gateway API duration: use e.g. 10s, 500ms or 1m30s"
                                 % (key, value))
     if params.get("wait_timeout", 1) <= 0:
-        problems.append("wait_timeout=%s must be a positive number of seconds" % params.get("wait_timeout"))
+        problems.append("wait_timeout=%g must be a positive number of seconds" % params.get("wait_timeout"))
     if problems:
         raise MeshError("http_route %s/%s: %s" % (params.get("namespace"), params.get("name"), "; ".join(problems)))
 
@@ -301,22 +302,24 @@ def wait_ready(kube, route, timeout, interval=2.0, sleep=time.sleep, clock=time.
     """Poll the route until parent_problems is empty; the timeout error lists the problems and the conditions."""
     meta = route["metadata"]
     refs = route["spec"]["parentRefs"]
-    deadline = clock() + timeout
-    while True:
+
+    def poll():
         live = kube.get(GATEWAY_API, "HTTPRoute", meta["name"], meta["namespace"])
         if live is None:
             raise MeshError("http_route %s/%s: the route disappeared while waiting for its status"
                             % (meta["namespace"], meta["name"]))
-        problems = parent_problems(live, refs)
-        if not problems:
-            return live
-        remaining = deadline - clock()
-        if remaining <= 0:
-            raise MeshError("http_route %s/%s: timed out after %ss waiting for Accepted and ResolvedRefs: %s; is "
-                            "the Gateway's controller running and are the backend hosts known to the mesh?"
-                            % (meta["namespace"], meta["name"], timeout, "; ".join(problems)),
-                            route_status=live.get("status") or {}, problems=problems)
-        sleep(min(interval, remaining))
+        return live, parent_problems(live, refs)
+
+    def timed_out(last):
+        live, problems = last
+        raise MeshError("http_route %s/%s: timed out after %gs waiting for Accepted and ResolvedRefs: %s; is "
+                        "the Gateway's controller running and are the backend hosts known to the mesh?"
+                        % (meta["namespace"], meta["name"], timeout, "; ".join(problems)),
+                        route_status=live.get("status") or {}, problems=problems)
+
+    live, _problems = wait.until(poll, timeout, interval, done=lambda last: not last[1], on_timeout=timed_out,
+                                 sleep=sleep, clock=clock)
+    return live
 
 
 def view(obj):

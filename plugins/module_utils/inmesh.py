@@ -11,10 +11,10 @@ __metaclass__ = type
 
 import shlex
 import threading
-import time
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError, api_error
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.probe import ERROR, REFUSED, TIMEOUT
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import wait
 
 # Starts curl's -w format, which must not start with "@" (curl would read the format from that file).
 LINE_TAG = "ambientmesh-probe"
@@ -103,35 +103,32 @@ class PodProber:
         self._wait_started()
         from kubernetes.client import CoreV1Api
 
-        api = CoreV1Api(self.kube.k8s.client.client)
+        api = CoreV1Api(self.kube.api_client)
         self._response = api.read_namespaced_pod_log(self.pod, self.namespace, container=self.container,
                                                      follow=True, _preload_content=False)
         self._thread = threading.Thread(target=self._follow, name="inmesh-log", daemon=True)
         self._thread.start()
 
     def _add_container(self):
-        pods = self.kube.resource("v1", "Pod")
         body = {"spec": {"ephemeralContainers": [debug_container(self.container, self.image, self.script)]}}
+        verb = "add ephemeral container %s to" % self.container
         try:
-            self.kube.k8s.client.patch(pods.subresources["ephemeralcontainers"], body=body, name=self.pod,
-                                       namespace=self.namespace,
-                                       content_type="application/strategic-merge-patch+json")
-        except Exception as e:  # DynamicApiError; the kubernetes import is guarded in client.py
-            raise api_error("add ephemeral container %s to" % self.container, "Pod", self.pod, e, self.namespace)
+            self.kube.patch("v1", "Pod", self.pod, body, self.namespace, subresource="ephemeralcontainers",
+                            content_type="application/strategic-merge-patch+json", verb=verb)
+        except MeshError:
+            raise
+        except Exception as e:  # pylint: disable=broad-except  # urllib3 connection errors and the like
+            raise api_error(verb, "Pod", self.pod, e, self.namespace)
 
     def _wait_started(self):
-        deadline = time.monotonic() + self.start_timeout
-        state = None
-        while time.monotonic() < deadline:
-            pod = self.kube.get("v1", "Pod", self.pod, self.namespace) or {}
-            state = container_state(pod, self.container)
-            if state in ("running", "terminated"):
-                return
-            time.sleep(0.5)
-        raise MeshError("in-mesh probe: ephemeral container %s in pod %s/%s did not start within %ss (state: %s); "
-                        "check that in_mesh.image can be pulled in that cluster and that the cluster allows "
-                        "ephemeral containers" % (self.container, self.namespace, self.pod, self.start_timeout,
-                                                  state or "not reported"))
+        def timed_out(state):
+            raise MeshError("in-mesh probe: ephemeral container %s in pod %s/%s did not start within %ss (state: %s); "
+                            "check that in_mesh.image can be pulled in that cluster and that the cluster allows "
+                            "ephemeral containers" % (self.container, self.namespace, self.pod, self.start_timeout,
+                                                      state or "not reported"))
+
+        wait.until(lambda: container_state(self.kube.get("v1", "Pod", self.pod, self.namespace) or {}, self.container),
+                   self.start_timeout, 0.5, done=lambda state: state in ("running", "terminated"), on_timeout=timed_out)
 
     def _follow(self):
         buf = b""

@@ -4,12 +4,13 @@
 """Links of one cluster to all its peers: validate the peer list, build the link objects (pure functions),
 compare them with what the cluster holds, apply the difference and prune links to clusters no longer listed.
 
-Link objects per method (docs/istio-facts.md):
-- peering (Solo): one `istio-remote` Gateway `istio-remote-peer-<peer network>` per peer;
-- remote_secret (upstream): one Secret `istio-remote-secret-<peer>` per peer holding a kubeconfig for a
-  read-only ServiceAccount in that peer (see remote_secret.py).
+One reconcile loop serves every link method; what differs per method is a backend (BACKENDS, select_backend()):
+- PeeringBackend (Solo): one `istio-remote` Gateway `istio-remote-peer-<peer network>` per peer;
+- RemoteSecretBackend (upstream): one Secret `istio-remote-secret-<peer>` per peer holding a kubeconfig for a
+  read-only ServiceAccount in that peer, which the backend ensures there first (helpers in remote_secret.py).
+A backend checks its own peer fields, builds the desired link of a peer, and says what it needs from the peers.
 Every link object carries our managed-by label and PEER_LABEL; pruning selects on both, so objects made by
-anything else are never touched.
+anything else are never touched (docs/istio-facts.md).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -26,7 +27,7 @@ from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client im
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare import (
     clean, project, redact_secret, subset_differs)
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils import remote_secret
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import atomic_write, remote_secret
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import NETWORK
 
 PEER_LABEL = "ambientmesh.multicluster/link-peer"
@@ -34,11 +35,7 @@ NETWORK_LABEL = "topology.istio.io/network"
 DEFAULT_EASTWEST_SERVICE_ACCOUNT = "istio-eastwest"
 CLUSTER_LABEL = "topology.istio.io/cluster"
 DEFAULT_TRUST_DOMAIN = "cluster.local"
-
-METHODS = {
-    "peering": {"api_version": "gateway.networking.k8s.io/v1", "kind": "Gateway", "namespace": "istio-gateways"},
-    "remote_secret": {"api_version": "v1", "kind": "Secret", "namespace": "istio-system"},
-}
+DEST_MODE = 0o600
 
 # What `istioctl multicluster link` writes (Solo): HBONE data plane and istiod-to-istiod xDS.
 REMOTE_LISTENERS = [
@@ -79,48 +76,16 @@ def address_type(address, declared, where):
     return declared
 
 
-def _validate_peer(i, peer, method, state, check_mode=False):
+def _validate_peer(i, peer, backend, state, check_mode=False):
     where = "peers[%d]" % i
     name = peer.get("name") or ""
     if not DNS_LABEL.match(name):
         raise MeshError("%s.name %r is not a DNS-1123 label (lowercase letters, digits and '-', at most 63 "
                         "characters); use the peer's Istio cluster name" % (where, name))
-    where = "%s (%s)" % (where, name)
     out = {"name": name}
     if state == "absent":
         return out
-    if method == "peering":
-        network = peer.get("network") or ""
-        if not NETWORK.match(network):
-            raise MeshError("%s: network %r must be a lowercase name of at most 63 characters (letters, digits, "
-                            "'-', '.'); set it to the peer's topology.istio.io/network (host var mesh_network)"
-                            % (where, network))
-        if _blank(peer.get("address")) and check_mode:
-            # Check mode of a whole play: the ambient role did not really install the east-west gateway.
-            out.update(network=network, address=None, address_type=None, pending=True,
-                       trust_domain=peer.get("trust_domain") or DEFAULT_TRUST_DOMAIN,
-                       service_account=peer.get("service_account") or DEFAULT_EASTWEST_SERVICE_ACCOUNT)
-            return out
-        if _blank(peer.get("address")):
-            raise MeshError("%s: peer %s has no east-west address; wait until its east-west gateway Service has "
-                            "a LoadBalancer address, or set the address explicitly (role: host var "
-                            "mesh_eastwest_address of %s)" % (where, name, name))
-        address = peer["address"].strip()
-        out.update(network=network, address=address,
-                   address_type=address_type(address, peer.get("address_type"), where),
-                   trust_domain=peer.get("trust_domain") or DEFAULT_TRUST_DOMAIN,
-                   service_account=peer.get("service_account") or DEFAULT_EASTWEST_SERVICE_ACCOUNT)
-    else:
-        if _blank(peer.get("context")):
-            raise MeshError("%s: context is required with method=remote_secret: the module reads the peer's "
-                            "reader token through it; set the peer's kubeconfig context (role: host var "
-                            "kube_context of %s)" % (where, name))
-        server = peer.get("api_server")
-        if not _blank(server) and not re.match(r"^https?://\S+$", server):
-            raise MeshError("%s: api_server %r must be a URL such as https://api.%s.example:6443"
-                            % (where, server, name))
-        out.update(context=peer["context"], kubeconfig=peer.get("kubeconfig"),
-                   api_server=None if _blank(server) else server)
+    out.update(backend.peer_fields("%s (%s)" % (where, name), name, peer, check_mode))
     return out
 
 
@@ -135,29 +100,25 @@ def validate(params, check_mode=False):
     if not DNS_LABEL.match(cluster):
         raise MeshError("cluster %r is not a DNS-1123 label; give this cluster's Istio cluster name" % cluster)
     method, state = params["method"], params["state"]
+    backend = select_backend(method)
     if params.get("dest") and not params.get("generate"):
         raise MeshError("dest is only used with generate=true; remove dest or set generate: true")
     if params.get("generate") and state == "absent":
         raise MeshError("generate=true returns the links to apply; it cannot be combined with state=absent")
-    namespace = params.get("namespace") or METHODS[method]["namespace"]
+    namespace = params.get("namespace") or backend.namespace
     if not DNS_LABEL.match(namespace):
         raise MeshError("namespace %r is not a valid namespace name" % namespace)
-    peers, seen, networks = [], {}, {}
+    peers, seen = [], {}
     for i, raw in enumerate(params.get("peers") or []):
-        peer = _validate_peer(i, raw, method, state, check_mode and not params.get("generate"))
+        peer = _validate_peer(i, raw, backend, state, check_mode and not params.get("generate"))
         if peer["name"] == cluster:
             continue  # the same list serves every cluster
         if peer["name"] in seen:
             raise MeshError("peers[%d] and peers[%d] both name cluster %s; list each peer once"
                             % (seen[peer["name"]], i, peer["name"]))
         seen[peer["name"]] = i
-        if method == "peering" and state == "present":
-            other = networks.get(peer["network"])
-            if other is not None:
-                raise MeshError("peers %s and %s are both on network %s, but peering makes one Gateway per "
-                                "network (istio-remote-peer-%s); give each cluster its own mesh_network"
-                                % (other, peer["name"], peer["network"], peer["network"]))
-            networks[peer["network"]] = peer["name"]
+        if state == "present":
+            backend.check_against(peer, peers)
         peers.append(peer)
     return {"cluster": cluster, "method": method, "namespace": namespace, "state": state, "peers": peers,
             "generate": bool(params.get("generate")), "dest": params.get("dest"),
@@ -175,7 +136,7 @@ def link_labels(peer_name, extra=None):
 def peer_gateway(peer, namespace):
     """The `istio-remote` Gateway that declares peer (its network, address and trust domain) in this cluster."""
     return {
-        "apiVersion": METHODS["peering"]["api_version"], "kind": "Gateway",
+        "apiVersion": PeeringBackend.api_version, "kind": PeeringBackend.kind,
         "metadata": {
             "name": "istio-remote-peer-" + peer["network"], "namespace": namespace,
             "labels": link_labels(peer["name"], {NETWORK_LABEL: peer["network"], CLUSTER_LABEL: peer["name"]}),
@@ -308,7 +269,7 @@ def _check_namespace(kube, namespace, cluster, check_mode):
                         "role creates it) or set namespace" % (namespace, cluster))
 
 
-def write_manifests(path, manifests, check_mode):
+def write_manifests(path, manifests, check_mode, atomic_move):
     """Write manifests as one YAML stream to path (mode 0600, they may hold tokens); True when it changed."""
     from ansible.module_utils.common.yaml import yaml_dump_all
 
@@ -324,46 +285,158 @@ def write_manifests(path, manifests, check_mode):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise MeshError("dest %s: directory %s does not exist; create it first" % (path, directory))
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.rename(tmp, path)
+    atomic_write.write_files(atomic_move, [(path, text.encode("utf-8"), DEST_MODE)])
     return True
 
 
-class Readers:
-    """The reader each peer offers (upstream): inspected first (reads only), then ensured, then its token."""
+# ---- backends: one per link method ---------------------------------------------------------------------------
+class LinkBackend:
+    """What one link method does; the defaults are those of a method that needs nothing from its peers.
 
-    def __init__(self, spec, connect_peer, check_mode, hide):
-        self.spec, self.check_mode, self.hide = spec, check_mode, hide
-        self.peers = []
+    A backend names the kind of its link objects (api_version, kind, default namespace), checks the fields its
+    peers need (peer_fields, check_against), builds a peer's link (probe: as far as it is known before the peers
+    are read, enough to name it; link: in full), and reads, prepares and leaves what it needs in the peers
+    (connect_peers, ensure_peers, leave), whose entries it reports under its result_keys.
+    """
+
+    method = api_version = kind = namespace = None
+    result_keys = ()
+
+    def __init__(self, spec, connect_peer=None, check_mode=False, hide=lambda value: None):
+        self.spec, self.connect_peer, self.check_mode, self.hide = spec, connect_peer, check_mode, hide
+
+    @staticmethod
+    def peer_fields(where, name, peer, check_mode):
+        """The method's fields of one peer, checked (where and name say which peer for messages)."""
+        return {}
+
+    @staticmethod
+    def check_against(peer, accepted):
+        """Refuse peer when it cannot be linked together with the peers accepted before it."""
+
+    def connect_peers(self):
+        """Read what the links need from the peers, before anything is written."""
+
+    def probe(self, peer):
+        raise NotImplementedError
+
+    def link(self, peer, generate=False):
+        return self.probe(peer)
+
+    def ensure_peers(self, want_diff):
+        """Make the peers ready for the links; returns (changed, entries, diffs)."""
+        return False, [], []
+
+    def leave(self, kube, want_diff):
+        """What goes too when this cluster leaves the mesh (every link removed); returns (changed, entries, diffs)."""
+        return False, [], []
+
+
+class PeeringBackend(LinkBackend):
+    """Solo Istio: a peer is declared by an `istio-remote` Gateway; nothing is needed from the peer itself."""
+
+    method = "peering"
+    api_version, kind, namespace = "gateway.networking.k8s.io/v1", "Gateway", "istio-gateways"
+
+    @staticmethod
+    def peer_fields(where, name, peer, check_mode):
+        """The peer's checked fields for this method. In check mode a peer without an address is kept as pending
+        (its link is reported, not dry-run): the ambient role did not really install its east-west gateway."""
+        network = peer.get("network") or ""
+        if not NETWORK.match(network):
+            raise MeshError("%s: network %r must be a lowercase name of at most 63 characters (letters, digits, "
+                            "'-', '.'); set it to the peer's topology.istio.io/network (host var mesh_network)"
+                            % (where, network))
+        identity = dict(trust_domain=peer.get("trust_domain") or DEFAULT_TRUST_DOMAIN,
+                        service_account=peer.get("service_account") or DEFAULT_EASTWEST_SERVICE_ACCOUNT)
+        if _blank(peer.get("address")) and check_mode:
+            return dict(identity, network=network, address=None, address_type=None, pending=True)
+        if _blank(peer.get("address")):
+            raise MeshError("%s: peer %s has no east-west address; wait until its east-west gateway Service has "
+                            "a LoadBalancer address, or set the address explicitly (role: host var "
+                            "mesh_eastwest_address of %s)" % (where, name, name))
+        address = peer["address"].strip()
+        return dict(identity, network=network, address=address,
+                    address_type=address_type(address, peer.get("address_type"), where))
+
+    @staticmethod
+    def check_against(peer, accepted):
+        """One Gateway per network: two peers on one network cannot both be linked."""
+        other = next((p["name"] for p in accepted if p["network"] == peer["network"]), None)
+        if other is not None:
+            raise MeshError("peers %s and %s are both on network %s, but peering makes one Gateway per "
+                            "network (istio-remote-peer-%s); give each cluster its own mesh_network"
+                            % (other, peer["name"], peer["network"], peer["network"]))
+
+    def probe(self, peer):
+        return peer_gateway(peer, self.spec["namespace"])
+
+
+class RemoteSecretBackend(LinkBackend):
+    """Upstream Istio: a peer is reached through a remote secret holding a kubeconfig for the reader that peer
+    offers. The readers are inspected first (reads only), then ensured, then their tokens read."""
+
+    method = "remote_secret"
+    api_version, kind, namespace = "v1", "Secret", "istio-system"
+    result_keys = ("readers",)
+
+    def __init__(self, spec, connect_peer=None, check_mode=False, hide=lambda value: None):
+        super(RemoteSecretBackend, self).__init__(spec, connect_peer, check_mode, hide)
+        self.peers = {}
+
+    @staticmethod
+    def peer_fields(where, name, peer, check_mode):
+        if _blank(peer.get("context")):
+            raise MeshError("%s: context is required with method=remote_secret: the module reads the peer's "
+                            "reader token through it; set the peer's kubeconfig context (role: host var "
+                            "kube_context of %s)" % (where, name))
+        server = peer.get("api_server")
+        if not _blank(server) and not re.match(r"^https?://\S+$", server):
+            raise MeshError("%s: api_server %r must be a URL such as https://api.%s.example:6443"
+                            % (where, server, name))
+        return dict(context=peer["context"], kubeconfig=peer.get("kubeconfig"),
+                    api_server=None if _blank(server) else server)
+
+    def connect_peers(self):
+        spec = self.spec
         for peer in spec["peers"]:
-            kube = connect_peer(peer)
+            kube = self.connect_peer(peer)
             remote_secret.check_reachable_server(remote_secret.server_of(kube, peer), peer, spec["cluster"],
                                                  spec["allow_local_api_server"])
             objects = remote_secret.reader_objects(spec["namespace"], spec["reader"])
             pairs = [(obj, _get(kube, obj)) for obj in objects]
             _refuse_foreign(pairs, peer["name"])
-            self.peers.append({"peer": peer, "kube": kube, "objects": objects,
-                               "live": [pair[1] for pair in pairs if pair[1] is not None],
-                               "token": remote_secret.token_of(pairs[-1][1])})
+            self.peers[peer["name"]] = {"peer": peer, "kube": kube, "objects": objects,
+                                        "live": [pair[1] for pair in pairs if pair[1] is not None],
+                                        "token": remote_secret.token_of(pairs[-1][1])}
 
-    def ensure(self, want_diff):
-        """Create or repair every peer's reader; returns (changed, entries, diffs)."""
+    def probe(self, peer):
+        return link_secret(peer["name"], self.spec["namespace"], "")
+
+    def link(self, peer, generate=False):
+        return link_secret(peer["name"], self.spec["namespace"], self.kubeconfig(peer, generate))
+
+    def ensure_peers(self, want_diff):
+        """Create or repair every peer's reader, then wait for its token."""
         changed, entries, diffs = False, [], []
-        for item in self.peers:
+        for item in self.peers.values():
             name = item["peer"]["name"]
             did, found, more = execute(item["kube"], plan(item["objects"], item["live"]), name, want_diff)
             changed, entries, diffs = changed or did, entries + found, diffs + more
             if not item["token"] and not self.check_mode:
-                item["token"] = remote_secret.wait_token(item["kube"], self.spec["namespace"], self.spec["reader"], name)
+                item["token"] = remote_secret.wait_token(item["kube"], self.spec["namespace"], self.spec["reader"],
+                                                         name)
         return changed, entries, diffs
+
+    def leave(self, kube, want_diff):
+        """The reader this cluster offered to its peers goes too."""
+        mine = [_get(kube, obj) for obj in remote_secret.reader_objects(self.spec["namespace"], self.spec["reader"])]
+        return execute(kube, plan([], [o for o in mine if o is not None and managed(o)]), self.spec["cluster"],
+                       want_diff)
 
     def kubeconfig(self, peer, generate=False):
         """The kubeconfig text for peer; in check mode a placeholder while the peer has issued no token yet."""
-        item = next(i for i in self.peers if i["peer"]["name"] == peer["name"])
+        item = self.peers[peer["name"]]
         if not item["token"]:
             if generate:
                 raise MeshError("peer %s has no reader token yet (Secret %s/%s); run mesh_link once without "
@@ -378,79 +451,83 @@ class Readers:
         return text
 
 
-def _pending(spec, live, kube):
+BACKENDS = dict((backend.method, backend) for backend in (PeeringBackend, RemoteSecretBackend))
+
+
+def select_backend(method):
+    """The backend class of a link method (the module's choices are the keys of BACKENDS)."""
+    try:
+        return BACKENDS[method]
+    except KeyError:
+        raise MeshError("method %r is not one of %s" % (method, ", ".join(sorted(BACKENDS))))
+
+
+# ---- reconcile ---------------------------------------------------------------------------------------------
+def _pending(spec, live, kube, backend):
     """Link entries for check-mode peers without an address; their live links are kept, not pruned."""
     entries = []
     for peer in spec["peers"]:
         if not peer.get("pending"):
             continue
-        gateway = peer_gateway(peer, spec["namespace"])
-        exists = any(o["metadata"]["name"] == gateway["metadata"]["name"] for o in live)
+        obj = backend.probe(peer)
+        exists = any(o["metadata"]["name"] == obj["metadata"]["name"] for o in live)
         kube.warn("check mode: peer %s has no east-west address yet, so its link was not dry-run; a real run "
                   "needs the address (from its east-west gateway Service or mesh_eastwest_address)" % peer["name"])
-        entries.append({"cluster": spec["cluster"], "peer": peer["name"], "kind": gateway["kind"],
-                        "namespace": spec["namespace"], "name": gateway["metadata"]["name"],
+        entries.append({"cluster": spec["cluster"], "peer": peer["name"], "kind": obj["kind"],
+                        "namespace": spec["namespace"], "name": obj["metadata"]["name"],
                         "action": "unchanged" if exists else "create"})
     names = set(e["name"] for e in entries)
     return entries, [o for o in live if o["metadata"]["name"] not in names]
 
 
-def _desired(spec, readers):
-    if spec["method"] == "peering":
-        return [peer_gateway(p, spec["namespace"]) for p in spec["peers"] if not p.get("pending")]
-    return [link_secret(p["name"], spec["namespace"], readers.kubeconfig(p, generate=spec["generate"]))
-            for p in spec["peers"]]
+def _desired(spec, backend):
+    return [backend.link(p, generate=spec["generate"]) for p in spec["peers"] if not p.get("pending")]
 
 
-def reconcile(spec, local, connect_peer, check_mode=False, want_diff=False, hide=lambda value: None):
+def reconcile(spec, local, connect_peer, check_mode=False, want_diff=False, hide=lambda value: None,
+              atomic_move=None):
     """Make this cluster's links match spec (from validate()).
 
     local() returns the cluster client (Kube) of this cluster, connect_peer(peer) one for a peer; both are
     only called when needed (generate mode with peering contacts no cluster). hide(value) registers a
-    secret value so Ansible masks it anywhere in output. Everything is read and checked before the first
-    write.
+    secret value so Ansible masks it anywhere in output. atomic_move is the module's, for dest. Everything
+    is read and checked before the first write.
     """
-    method = METHODS[spec["method"]]
+    backend = select_backend(spec["method"])(spec, connect_peer, check_mode, hide)
     result = {"changed": False, "cluster": spec["cluster"], "method": spec["method"], "links": []}
-    readers = None
-    if spec["state"] == "present" and spec["method"] == "remote_secret":
-        readers = Readers(spec, connect_peer, check_mode, hide)
+    if spec["state"] == "present":
+        backend.connect_peers()
 
     if spec["generate"]:
-        manifests = _desired(spec, readers)
+        manifests = _desired(spec, backend)
         result["manifests"] = [shown(m) for m in manifests]
         if spec["dest"]:
             result["dest"] = spec["dest"]
-            result["changed"] = write_manifests(spec["dest"], manifests, check_mode)
+            result["changed"] = write_manifests(spec["dest"], manifests, check_mode, atomic_move)
         return result
 
     kube = local()
     diffs = []
-    if spec["method"] == "remote_secret":
-        result["readers"] = []
-    live = kube.list(method["api_version"], method["kind"], spec["namespace"], selector())
+    result.update((key, []) for key in backend.result_keys)
+    live = kube.list(backend.api_version, backend.kind, spec["namespace"], selector())
     for obj in live:  # items of core lists come without them
-        obj.update(apiVersion=method["api_version"], kind=method["kind"])
+        obj.update(apiVersion=backend.api_version, kind=backend.kind)
     if spec["state"] == "absent":
         wanted = set(p["name"] for p in spec["peers"])
         steps = plan([], [o for o in live if not wanted or o["metadata"]["labels"].get(PEER_LABEL) in wanted])
-        if spec["method"] == "remote_secret" and not wanted:
-            # Leaving the mesh: the reader this cluster offered to its peers goes too.
-            mine = [_get(kube, obj) for obj in remote_secret.reader_objects(spec["namespace"], spec["reader"])]
-            did, result["readers"], diffs = execute(kube, plan([], [o for o in mine if o is not None and managed(o)]),
-                                                    spec["cluster"], want_diff)
+        if not wanted:  # leaving the mesh
+            did, entries, diffs = backend.leave(kube, want_diff)
             result["changed"] = did
+            result.update((key, entries) for key in backend.result_keys)
     else:
         _check_namespace(kube, spec["namespace"], spec["cluster"], check_mode)
-        pending, live = _pending(spec, live, kube)
+        pending, live = _pending(spec, live, kube, backend)
         live_names = set(o["metadata"]["name"] for o in live)
-        probe = [peer_gateway(p, spec["namespace"]) if spec["method"] == "peering"
-                 else link_secret(p["name"], spec["namespace"], "") for p in spec["peers"]]
-        _refuse_foreign([(o, _get(kube, o)) for o in probe if o["metadata"]["name"] not in live_names],
-                        spec["cluster"])
-        if readers is not None:
-            result["changed"], result["readers"], diffs = readers.ensure(want_diff)
-        steps = plan(_desired(spec, readers), live)
+        _refuse_foreign([(o, _get(kube, o)) for o in map(backend.probe, spec["peers"])
+                         if o["metadata"]["name"] not in live_names], spec["cluster"])
+        result["changed"], entries, diffs = backend.ensure_peers(want_diff)
+        result.update((key, entries) for key in backend.result_keys)
+        steps = plan(_desired(spec, backend), live)
 
     changed, result["links"], link_diffs = execute(kube, steps, spec["cluster"], want_diff)
     if spec["state"] == "present":
@@ -467,9 +544,6 @@ def run_module(module):
     from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
 
     spec = validate(module.params, module.check_mode)
-
-    def hide(value):
-        module._module.no_log_values.add(value)  # pylint: disable=protected-access
-
+    want_diff = module._diff  # pylint: disable=protected-access
     return reconcile(spec, lambda: Kube(module), lambda peer: remote_secret.connect_peer(module, peer),
-                     module.check_mode, module._diff, hide)  # pylint: disable=protected-access
+                     module.check_mode, want_diff, module.no_log, module.atomic_move)

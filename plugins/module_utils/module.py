@@ -14,12 +14,24 @@ from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors im
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
 
+class MeshModule(AnsibleK8SModule):
+    """kubernetes.core's AnsibleK8SModule plus the two AnsibleModule services our module_utils use."""
+
+    def atomic_move(self, src, dest, **kwargs):
+        """AnsibleModule.atomic_move (module_utils.atomic_write writes every file through it)."""
+        return self._module.atomic_move(src, dest, **kwargs)
+
+    def no_log(self, value):
+        """Mask value (a token, a kubeconfig) anywhere in this task's output."""
+        self._module.no_log_values.add(value)
+
+
 def cluster_module(argument_spec, with_auth=True, **kwargs):
-    """An AnsibleK8SModule whose spec is the module's own options plus kubernetes.core's auth options."""
+    """A MeshModule whose spec is the module's own options plus kubernetes.core's auth options."""
     spec = auth_argument_spec() if with_auth else {}
     spec.update(argument_spec)
     kwargs.setdefault("supports_check_mode", True)
-    return AnsibleK8SModule(argument_spec=spec, check_k8s=with_auth, check_pyyaml=False, **kwargs)
+    return MeshModule(argument_spec=spec, check_k8s=with_auth, check_pyyaml=False, **kwargs)
 
 
 def run(module, handler):

@@ -22,6 +22,7 @@ from ansible.module_utils.six.moves.urllib.parse import urlsplit
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import (
     MANAGED_BY_LABEL, MANAGED_BY_VALUE)
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import wait
 
 DEFAULT_READER = "ambientmesh-mesh-reader"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -90,31 +91,22 @@ def kubeconfig(cluster, server, ca_data, token):
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
-class PeerModule:
-    """What kubernetes.core's get_api_client reads from a module, pointed at a peer's kubeconfig context."""
-
-    def __init__(self, module, peer):
-        self.params = dict((key, module.params.get(key)) for key in SHARED_AUTH)
-        self.params.update(context=peer["context"], kubeconfig=peer.get("kubeconfig") or module.params.get("kubeconfig"))
-        self.requires = module.requires
-        self.check_mode = module.check_mode
-        self.server_side_dry_run = module.server_side_dry_run
-        self.warn = module.warn
-
-
 def connect_peer(module, peer):
-    """A Kube client for peer (same kubeconfig as this cluster unless the peer names its own)."""
+    """A Kube client for peer (same kubeconfig as this cluster unless the peer names its own), a dry run in check
+    mode like the module's own."""
     from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
 
+    auth = dict((key, module.params.get(key)) for key in SHARED_AUTH)
+    auth.update(context=peer["context"], kubeconfig=peer.get("kubeconfig") or module.params.get("kubeconfig"))
     try:
-        return Kube(PeerModule(module, peer))
+        return Kube.connect(auth, module.server_side_dry_run, module.warn)
     except MeshError as e:
         raise MeshError("peer %s: %s" % (peer["name"], e.msg))
 
 
 def server_of(kube, peer):
     """The API server URL written into the remote secret: the peer's api_server, else its kubeconfig server."""
-    return peer.get("api_server") or kube.k8s.configuration.host
+    return peer.get("api_server") or kube.host
 
 
 def local_address(url):
@@ -146,13 +138,11 @@ def check_reachable_server(url, peer, cluster, allow_local):
 def wait_token(kube, namespace, reader, peer_name, timeout=TOKEN_TIMEOUT, sleep=time.sleep, clock=time.monotonic):
     """Wait until the peer's token controller has filled the reader's token Secret; returns token_of()."""
     name = token_secret_name(reader)
-    deadline = clock() + timeout
-    while True:
-        found = token_of(kube.get("v1", "Secret", name, namespace))
-        if found:
-            return found
-        if clock() >= deadline:
-            raise MeshError("peer %s: Secret %s/%s got no token within %ss; the peer's kube-controller-manager must "
-                            "run its serviceaccount-token controller (--service-account-private-key-file)"
-                            % (peer_name, namespace, name, timeout))
-        sleep(0.5)
+
+    def timed_out(_last):
+        raise MeshError("peer %s: Secret %s/%s got no token within %ss; the peer's kube-controller-manager must "
+                        "run its serviceaccount-token controller (--service-account-private-key-file)"
+                        % (peer_name, namespace, name, timeout))
+
+    return wait.until(lambda: token_of(kube.get("v1", "Secret", name, namespace)), timeout, 0.5,
+                      on_timeout=timed_out, sleep=sleep, clock=clock)

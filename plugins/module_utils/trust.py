@@ -13,9 +13,8 @@ import contextlib
 import datetime
 import fcntl
 import os
-import tempfile
 
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils import trust_pki as pki
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import atomic_write, trust_pki as pki
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import MANAGED_BY_LABEL, MANAGED_BY_VALUE, managed
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 
@@ -41,29 +40,13 @@ def read_file(path, field):
                         % (field, path, e.strerror))
 
 
-def write_files(entries):
+def write_files(atomic_move, entries):
     """Write [(path, bytes, mode, field)] atomically: every file is staged before any is replaced."""
-    staged = []
+    fields = dict((path, field) for path, _data, _mode, field in entries)
     try:
-        for path, data, mode, field in entries:
-            directory = os.path.dirname(path) or "."
-            try:
-                os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-            except OSError as e:
-                raise MeshError("%s=%s: cannot write it (%s)" % (field, path, e.strerror))
-            staged.append(tmp)
-            with os.fdopen(fd, "wb") as f:
-                os.fchmod(f.fileno(), mode)
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        for (path, _data, _mode, _field), tmp in zip(entries, staged):
-            os.replace(tmp, path)
-        staged = []
-    finally:
-        for tmp in staged:
-            os.unlink(tmp)
+        atomic_write.write_files(atomic_move, [entry[:3] for entry in entries], dir_mode=DIR_MODE)
+    except OSError as e:
+        raise MeshError("%s=%s: cannot write it (%s)" % (fields.get(e.filename, "path"), e.filename, e.strerror))
 
 
 def load_root(cert_data, key_data, cert_field, key_field, now):
@@ -126,7 +109,7 @@ def root_lock(cert_path, check_mode):
         os.close(fd)
 
 
-def ensure_root(params, check_mode, diff, now=None):
+def ensure_root(params, check_mode, diff, now=None, atomic_move=None):
     """Generate, import or keep the root at cert_path/key_path (or only validate given content). The input is
     checked before anything on disk is touched; reading and writing the files happen under root_lock."""
     pki.require_cryptography()
@@ -140,10 +123,10 @@ def ensure_root(params, check_mode, diff, now=None):
         if not params["cert_path"]:
             return root_result(False, "validated", wanted[0], None, None, diff, wanted[0])
     with root_lock(params["cert_path"], check_mode):
-        return _ensure_root(params, check_mode, diff, now, wanted)
+        return _ensure_root(params, check_mode, diff, now, wanted, atomic_move)
 
 
-def _ensure_root(params, check_mode, diff, now, wanted):
+def _ensure_root(params, check_mode, diff, now, wanted, atomic_move):
     cert_path, key_path = params["cert_path"], params["key_path"]
     regenerate = params["regenerate"]
     cert, key, problem = _existing_root(cert_path, key_path, now)
@@ -182,8 +165,8 @@ def _ensure_root(params, check_mode, diff, now, wanted):
     else:
         key = pki.generate_key(params["key_type"], params["rsa_key_size"])
         cert = pki.build_root(key, params["subject"], params["valid_days"], now)
-    write_files([(key_path, pki.key_pem(key), KEY_MODE, "key_path"),
-                 (cert_path, pki.cert_pem(cert), CERT_MODE, "cert_path")])
+    write_files(atomic_move, [(key_path, pki.key_pem(key), KEY_MODE, "key_path"),
+                              (cert_path, pki.cert_pem(cert), CERT_MODE, "cert_path")])
     return root_result(True, action, cert, cert_path, key_path, diff, before)
 
 

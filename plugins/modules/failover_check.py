@@ -32,6 +32,7 @@ description:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ambientmesh.multicluster.attributes
+  - ambientmesh.multicluster.wait.timeout
 attributes:
   check_mode:
     support: full
@@ -91,10 +92,6 @@ options:
     description: How long to keep probing after the restored replicas are ready.
     type: float
     default: 10
-  wait_timeout:
-    description: Seconds to wait for the endpoints to go away, and for the restored replicas to be ready.
-    type: float
-    default: 120
   min_success_ratio:
     description: Smallest acceptable overall success ratio (0..1). Also the floor for the baseline.
     type: float
@@ -240,8 +237,9 @@ notes:
 """
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.failover import check
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.failover_check import check
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.module import cluster_module, run
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import wait
 
 
 def main():
@@ -257,7 +255,6 @@ def main():
         baseline_seconds=dict(type="float", default=10),
         hold_seconds=dict(type="float", default=10),
         settle_seconds=dict(type="float", default=10),
-        wait_timeout=dict(type="float", default=120),
         min_success_ratio=dict(type="float"),
         max_recovery_seconds=dict(type="float"),
         fail_on_threshold=dict(type="bool", default=True),
@@ -268,6 +265,7 @@ def main():
             image=dict(type="str", default="curlimages/curl:8.11.1"),
             start_timeout=dict(type="float", default=120),
         )),
+        **wait.argument_spec(with_wait=False)
     ), supports_check_mode=True)
     run(module, lambda m: check(Kube(m), m.params, m.check_mode, m.warn))
 

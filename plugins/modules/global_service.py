@@ -22,12 +22,14 @@ description:
   - Writes with server-side apply (field manager C(ambientmesh-multicluster)), so other owners of the Service keep
     their fields. With O(state=absent) the global and takeover labels are removed, and the traffic preference
     when this module set it.
-  - Optionally waits until the mesh has programmed each global host (Solo - a ServiceEntry in O(istio_namespace)
-    whose C(spec.hosts) contains it).
+  - Optionally (O(wait)) waits until the mesh has programmed each global host (Solo - a ServiceEntry in
+    O(istio_namespace) whose C(spec.hosts) contains it); on timeout the error names the hosts still missing.
+    With C(upstream) there is no object to watch; the module warns and returns.
   - Run it in every cluster of the mesh; only the local cluster's scope setting is trusted.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ambientmesh.multicluster.attributes
+  - ambientmesh.multicluster.wait
 attributes:
   check_mode:
     support: full
@@ -66,16 +68,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  wait:
-    description:
-      - After applying, wait until the mesh has programmed every global host (skipped in check mode).
-      - With C(upstream) there is no object to watch; the module warns and returns.
-    type: bool
-    default: false
-  wait_timeout:
-    description: Seconds to wait before failing with the hosts that are still missing.
-    type: int
-    default: 120
   istio_namespace:
     description: Namespace where the mesh writes its ServiceEntries.
     type: str
@@ -146,6 +138,7 @@ diff:
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.global_service import reconcile
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.module import cluster_module, run
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import wait
 
 
 def main():
@@ -156,9 +149,8 @@ def main():
         traffic_distribution=dict(type="str"),
         takeover=dict(type="bool", default=False),
         state=dict(type="str", choices=["present", "absent"], default="present"),
-        wait=dict(type="bool", default=False),
-        wait_timeout=dict(type="int", default=120),
         istio_namespace=dict(type="str", default="istio-system"),
+        **wait.argument_spec()
     ))
     run(module, lambda m: reconcile(Kube(m), m.params, m.check_mode, m._diff, m.warn))
 

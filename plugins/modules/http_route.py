@@ -23,11 +23,12 @@ description:
   - Validates the input and checks that every parent Gateway exists before anything is applied.
   - Writes with server-side apply (field manager C(ambientmesh-multicluster)); the route is labelled
     C(app.kubernetes.io/managed-by=ambientmesh.multicluster).
-  - Optionally waits until every parent reports C(Accepted) and C(ResolvedRefs) true for the current generation;
-    on timeout the error shows the route's conditions.
+  - Optionally (O(wait)) waits until every parent reports C(Accepted) and C(ResolvedRefs) true for the current
+    generation; on timeout the error shows the route's conditions.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ambientmesh.multicluster.attributes
+  - ambientmesh.multicluster.wait
 attributes:
   check_mode:
     support: full
@@ -119,14 +120,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  wait:
-    description: After applying, wait until every parent reports C(Accepted) and C(ResolvedRefs) (skipped in check mode).
-    type: bool
-    default: false
-  wait_timeout:
-    description: Seconds to wait before failing with the route's conditions.
-    type: int
-    default: 120
   missing_parents_in_check_mode:
     description:
       - What check mode does when a parent Gateway does not exist. V(warn) suits a dry run of a whole play, where
@@ -210,6 +203,7 @@ diff:
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.http_route import reconcile
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.module import cluster_module, run
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import wait
 
 
 def main():
@@ -238,9 +232,8 @@ def main():
                 backend_request=dict(type="str"),
             )),
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            wait=dict(type="bool", default=False),
-            wait_timeout=dict(type="int", default=120),
             missing_parents_in_check_mode=dict(type="str", choices=["warn", "fail"], default="warn"),
+            **wait.argument_spec()
         ),
         required_if=[("state", "present", ("parent_refs", "backends"))],
     )

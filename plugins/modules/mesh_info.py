@@ -172,7 +172,7 @@ mesh:
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.mesh_facts import gather, peer_sync, sync_query
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.mesh_info import gather, peer_sync, sync_query
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.module import cluster_module, run
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import prometheus
 

@@ -139,7 +139,7 @@ summary:
 """
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.module import cluster_module, run
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.prometheus import check
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.mtls_check import check
 
 
 def main():

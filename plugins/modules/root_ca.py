@@ -187,7 +187,7 @@ def main():
         required_together=[("cert_path", "key_path"), ("cert_content", "key_content")],
         required_one_of=[("cert_path", "cert_content")],
     )
-    run(module, lambda m: trust.ensure_root(m.params, m.check_mode, m._diff))
+    run(module, lambda m: trust.ensure_root(m.params, m.check_mode, m._diff, atomic_move=m.atomic_move))
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ problems:
 """
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.module import cluster_module, run
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.report import report
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.verify_report import report
 
 
 def main():
@@ -106,7 +106,7 @@ def main():
                      default=["json", "markdown", "png"]),
         data=dict(type="dict", required=True),
     ), with_auth=False, supports_check_mode=True)
-    run(module, lambda m: report(m.params, m.check_mode))
+    run(module, lambda m: report(m.params, m.check_mode, atomic_move=m.atomic_move))
 
 
 if __name__ == "__main__":

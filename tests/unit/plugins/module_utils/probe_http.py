@@ -1,4 +1,4 @@
-"""A loopback HTTP server for the probe, report and mTLS tests (real sockets, a thread per request)."""
+"""A loopback HTTP server for the probe, report, mTLS and client tests (real sockets, a thread per request)."""
 
 import threading
 import time

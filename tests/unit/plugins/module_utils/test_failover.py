@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils import failover, probe
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import (
+    failover, failover_check, failover_workload, probe)
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 
 
@@ -291,10 +292,10 @@ def test_selector_string_and_service_matching():
            "matchExpressions": [{"key": "t", "operator": "In", "values": ["x", "y"]},
                                 {"key": "u", "operator": "NotIn", "values": ["z"]},
                                 {"key": "e", "operator": "Exists"}, {"key": "d", "operator": "DoesNotExist"}]}
-    assert failover.selector_string(sel) == "a=1,b=2,t in (x,y),u notin (z),e,!d"
-    assert failover.selects({"spec": {"selector": {"app": "p"}}}, {"app": "p", "version": "v1"})
-    assert not failover.selects({"spec": {"selector": {}}}, {"app": "p"})
-    assert not failover.selects({"spec": {"selector": {"app": "q"}}}, {"app": "p"})
+    assert failover_workload.selector_string(sel) == "a=1,b=2,t in (x,y),u notin (z),e,!d"
+    assert failover_workload.selects({"spec": {"selector": {"app": "p"}}}, {"app": "p", "version": "v1"})
+    assert not failover_workload.selects({"spec": {"selector": {}}}, {"app": "p"})
+    assert not failover_workload.selects({"spec": {"selector": {"app": "q"}}}, {"app": "p"})
 
 
 def test_ready_endpoint_pods_ignores_not_ready_and_non_pods():
@@ -302,17 +303,17 @@ def test_ready_endpoint_pods_ignores_not_ready_and_non_pods():
                              {"targetRef": {"kind": "Pod", "name": "b"}, "conditions": {"ready": False}},
                              {"targetRef": {"kind": "Node", "name": "c"}, "conditions": {"ready": True}},
                              {"conditions": {"ready": True}}]}, {"endpoints": None}]
-    assert failover.ready_endpoint_pods(slices) == {"a"}
+    assert failover_workload.ready_endpoint_pods(slices) == {"a"}
 
 
 def test_check_mode_skips_a_deployment_that_is_not_there_yet():
     kube = FakeKube()
     warnings = []
-    result = failover.check(kube, params(deployment="nope"), True, warnings.append)
+    result = failover_check.check(kube, params(deployment="nope"), True, warnings.append)
     assert result["skipped"] and not result["changed"] and "Deployment nope not found" in result["msg"]
     assert warnings == [result["msg"]] and kube.patches == []
     with pytest.raises(MeshError, match="Deployment nope not found"):
-        failover.check(kube, params(deployment="nope"), False, warnings.append)
+        failover_check.check(kube, params(deployment="nope"), False, warnings.append)
 
 
 def test_a_cluster_header_no_answer_carries_fails_the_drill_instead_of_passing_unproven():

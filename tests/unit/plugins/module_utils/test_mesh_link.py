@@ -3,7 +3,6 @@ import copy
 import json
 import os
 import stat
-from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -11,6 +10,7 @@ import yaml
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import mesh_link, remote_secret
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare import clean
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+from module_stub import atomic_move
 
 OURS = {"app.kubernetes.io/managed-by": "ambientmesh.multicluster"}
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.secret-token-value"
@@ -32,7 +32,7 @@ class FakeKube:
     def __init__(self, name="c", objects=(), dry_run=False, namespaces=("istio-gateways", "istio-system"),
                  host="https://127.0.0.1:6443", fill_tokens=True):
         self.name, self.dry_run, self.fill_tokens = name, dry_run, fill_tokens
-        self.k8s = SimpleNamespace(configuration=SimpleNamespace(host=host))
+        self.host = host
         self.store = {}
         self.writes = []
         self.warnings = []
@@ -371,7 +371,7 @@ def test_generate_contacts_no_cluster_and_writes_dest(tmp_path):
     spec = mesh_link.validate(params(generate=True, dest=str(dest)))
     result = mesh_link.reconcile(spec, no_cluster, None, check_mode=True)
     assert result["changed"] and not dest.exists()  # check mode writes no file
-    result = mesh_link.reconcile(spec, no_cluster, None)
+    result = mesh_link.reconcile(spec, no_cluster, None, atomic_move=atomic_move())
     assert result["changed"] and [m["metadata"]["name"] for m in result["manifests"]] == [
         "istio-remote-peer-network2", "istio-remote-peer-network3"]
     docs = list(yaml.safe_load_all(dest.read_text()))
@@ -533,3 +533,50 @@ def test_the_reader_grants_every_read_of_istios_own_reader_clusterrole():
     wanted = grants(rules) - {("multicluster.x-k8s.io", "serviceexports", v) for v in ("create", "delete")}
     missing = sorted(g for g in wanted if g not in ours and (g[0], "*", g[2]) not in ours)
     assert missing == [], "Istio's istio-reader grants what our reader does not: %s" % missing
+
+
+# ---- backends ------------------------------------------------------------------------------------------------
+def test_each_method_has_one_backend_naming_its_link_kind_and_namespace():
+    assert sorted(mesh_link.BACKENDS) == ["peering", "remote_secret"]
+    peering, upstream_ = mesh_link.select_backend("peering"), mesh_link.select_backend("remote_secret")
+    assert (peering.api_version, peering.kind, peering.namespace) == (
+        "gateway.networking.k8s.io/v1", "Gateway", "istio-gateways")
+    assert (upstream_.api_version, upstream_.kind, upstream_.namespace) == ("v1", "Secret", "istio-system")
+    assert peering.result_keys == () and upstream_.result_keys == ("readers",)
+    with pytest.raises(MeshError, match="method 'istioctl' is not one of peering, remote_secret"):
+        mesh_link.select_backend("istioctl")
+
+
+def test_the_module_offers_exactly_the_backends():
+    from ansible_collections.ambientmesh.multicluster.plugins.modules import mesh_link as module
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    assert sorted(doc["options"]["method"]["choices"]) == sorted(mesh_link.BACKENDS)
+
+
+def test_a_backends_probe_names_the_link_it_builds():
+    spec = mesh_link.validate(params())
+    peering = mesh_link.select_backend("peering")(spec)
+    peer = spec["peers"][0]
+    assert peering.probe(peer) == peering.link(peer) == mesh_link.peer_gateway(peer, "istio-gateways")
+    spec = mesh_link.validate(upstream())
+    backend = mesh_link.select_backend("remote_secret")(spec, check_mode=True)
+    backend.peers = {"cluster2": {"peer": spec["peers"][0], "token": None}}
+    probe, link = backend.probe(spec["peers"][0]), backend.link(spec["peers"][0])
+    assert probe["metadata"] == link["metadata"] and probe["metadata"]["name"] == "istio-remote-secret-cluster2"
+    assert base64.b64decode(link["data"]["cluster2"]).decode() == "# token not issued yet (check mode)\n"
+
+
+def test_peering_needs_nothing_from_the_peers():
+    spec = mesh_link.validate(params())
+    backend = mesh_link.select_backend("peering")(spec, connect_peer=None)
+    backend.connect_peers()  # would fail calling connect_peer
+    assert backend.ensure_peers(True) == (False, [], []) and backend.leave(FakeKube(), True) == (False, [], [])
+
+
+def test_peer_fields_are_the_methods_own():
+    peering = mesh_link.select_backend("peering").peer_fields("p", "c2", {"network": "n", "address": "1.2.3.4"},
+                                                              False)
+    assert peering == {"network": "n", "address": "1.2.3.4", "address_type": "IPAddress",
+                       "trust_domain": "cluster.local", "service_account": "istio-eastwest"}
+    upstream_ = mesh_link.select_backend("remote_secret").peer_fields("p", "c2", {"context": "ctx2"}, False)
+    assert upstream_ == {"context": "ctx2", "kubeconfig": None, "api_server": None}

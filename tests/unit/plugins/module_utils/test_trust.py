@@ -9,10 +9,16 @@ import pytest
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import trust
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import trust_pki as pki
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+from module_stub import atomic_move
 
 NOW = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)
 LABELS = {"app.kubernetes.io/managed-by": "ambientmesh.multicluster"}
+
+
+def ensure_root(params, check_mode, diff, now):
+    """trust.ensure_root as the root_ca module calls it (with AnsibleModule.atomic_move)."""
+    return trust.ensure_root(params, check_mode, diff, now, atomic_move=atomic_move())
 
 
 def root_params(tmp_path, **kw):
@@ -36,14 +42,14 @@ def snapshot(path):
 # ---- root_ca ---------------------------------------------------------------------------------------------
 def test_generates_root_with_private_modes_then_keeps_it(tmp_path):
     params = root_params(tmp_path)
-    first = trust.ensure_root(params, False, True, NOW)
+    first = ensure_root(params, False, True, NOW)
     assert first["changed"] and first["action"] == "generated"
     assert first["root"]["subject"] == "CN=Root CA,O=Istio" and first["root"]["key"] == "ecdsa-secp256r1"
     assert first["diff"]["before"] == {} and first["diff"]["after"]["sha256"] == first["root"]["sha256"]
     assert os.stat(params["key_path"]).st_mode & 0o777 == 0o600
     assert os.stat(params["cert_path"]).st_mode & 0o777 == 0o644
     assert os.stat(tmp_path / "mesh").st_mode & 0o777 == 0o700
-    second = trust.ensure_root(params, False, True, NOW)
+    second = ensure_root(params, False, True, NOW)
     assert not second["changed"] and second["action"] == "kept"
     assert second["root"]["sha256"] == first["root"]["sha256"]
     assert second["diff"]["before"] == second["diff"]["after"]
@@ -51,31 +57,31 @@ def test_generates_root_with_private_modes_then_keeps_it(tmp_path):
 
 
 def test_default_rsa_root_is_4096(tmp_path):
-    result = trust.ensure_root(root_params(tmp_path, key_type="rsa"), False, False, NOW)
+    result = ensure_root(root_params(tmp_path, key_type="rsa"), False, False, NOW)
     assert result["root"]["key"] == "rsa-4096"
 
 
 def test_results_never_carry_key_material(tmp_path):
     params = root_params(tmp_path)
-    result = trust.ensure_root(params, False, True, NOW)
+    result = ensure_root(params, False, True, NOW)
     key_pem = open(params["key_path"]).read()
     text = json.dumps(result)
     assert "PRIVATE KEY" not in text and key_pem.splitlines()[1] not in text
 
 
 def test_check_mode_writes_nothing(tmp_path):
-    result = trust.ensure_root(root_params(tmp_path), True, True, NOW)
+    result = ensure_root(root_params(tmp_path), True, True, NOW)
     assert result["changed"] and result["action"] == "generated" and result["root"] == {}
     assert not (tmp_path / "mesh").exists()
 
 
 def test_loose_key_mode_is_fixed(tmp_path):
     params = root_params(tmp_path)
-    trust.ensure_root(params, False, False, NOW)
+    ensure_root(params, False, False, NOW)
     os.chmod(params["key_path"], 0o644)
-    checked = trust.ensure_root(params, True, False, NOW)
+    checked = ensure_root(params, True, False, NOW)
     assert checked["changed"] and os.stat(params["key_path"]).st_mode & 0o777 == 0o644
-    fixed = trust.ensure_root(params, False, False, NOW)
+    fixed = ensure_root(params, False, False, NOW)
     assert fixed["changed"] and fixed["action"] == "kept" and "had mode 0644" in fixed["msg"]
     assert os.stat(params["key_path"]).st_mode & 0o777 == 0o600
 
@@ -83,31 +89,31 @@ def test_loose_key_mode_is_fixed(tmp_path):
 def test_import_writes_content_then_is_idempotent(tmp_path):
     cert, key = make_root({"CN": "Corp Root"})
     params = root_params(tmp_path, cert_content=cert, key_content=key)
-    first = trust.ensure_root(params, False, False, NOW)
+    first = ensure_root(params, False, False, NOW)
     assert first["action"] == "imported" and first["changed"]
     assert open(params["cert_path"]).read() == cert
-    assert not trust.ensure_root(params, False, False, NOW)["changed"]
+    assert not ensure_root(params, False, False, NOW)["changed"]
 
 
 def test_content_without_paths_is_only_validated(tmp_path):
     cert, key = make_root()
-    result = trust.ensure_root(root_params(tmp_path, cert_path=None, key_path=None, cert_content=cert,
-                                           key_content=key), False, True, NOW)
+    result = ensure_root(root_params(tmp_path, cert_path=None, key_path=None, cert_content=cert,
+                                     key_content=key), False, True, NOW)
     assert not result["changed"] and result["action"] == "validated" and "cert_path" not in result
     assert result["diff"]["before"] == result["diff"]["after"]
 
 
 def test_different_existing_root_is_never_replaced_silently(tmp_path):
     params = root_params(tmp_path)
-    trust.ensure_root(params, False, False, NOW)
+    ensure_root(params, False, False, NOW)
     before = snapshot(tmp_path)
     cert, key = make_root({"CN": "Other"})
     for policy in ("never", "fail"):
         with pytest.raises(MeshError, match="cert_path=.* holds a different root .* set regenerate=always"):
-            trust.ensure_root(dict(params, cert_content=cert, key_content=key, regenerate=policy), False, False, NOW)
+            ensure_root(dict(params, cert_content=cert, key_content=key, regenerate=policy), False, False, NOW)
     assert snapshot(tmp_path) == before
-    replaced = trust.ensure_root(dict(params, cert_content=cert, key_content=key, regenerate="always"),
-                                 False, True, NOW)
+    replaced = ensure_root(dict(params, cert_content=cert, key_content=key, regenerate="always"),
+                           False, True, NOW)
     assert replaced["action"] == "replaced" and replaced["root"]["subject"] == "CN=Other"
     assert replaced["diff"]["before"]["subject"] == "CN=Root CA,O=Istio"
 
@@ -120,7 +126,7 @@ def test_different_existing_root_is_never_replaced_silently(tmp_path):
 ])
 def test_broken_existing_root_fails_naming_the_file(tmp_path, damage, message):
     params = root_params(tmp_path)
-    trust.ensure_root(params, False, False, NOW)
+    ensure_root(params, False, False, NOW)
     if damage == "garbage_cert":
         open(params["cert_path"], "w").write("not a cert")
     elif damage == "garbage_key":
@@ -131,10 +137,10 @@ def test_broken_existing_root_fails_naming_the_file(tmp_path, damage, message):
         open(params["key_path"], "w").write(make_root()[1])
     before = snapshot(tmp_path)
     with pytest.raises(MeshError, match=message) as exc:
-        trust.ensure_root(params, False, False, NOW)
+        ensure_root(params, False, False, NOW)
     assert "never replaced silently" in exc.value.msg
     assert snapshot(tmp_path) == before
-    regenerated = trust.ensure_root(dict(params, regenerate="always"), False, False, NOW)
+    regenerated = ensure_root(dict(params, regenerate="always"), False, False, NOW)
     assert regenerated["action"] == "regenerated"
 
 
@@ -142,43 +148,43 @@ def test_directory_instead_of_file_is_named(tmp_path):
     params = root_params(tmp_path)
     os.makedirs(params["cert_path"])
     with pytest.raises(MeshError, match="cert_path=.*root-cert.pem: is a directory"):
-        trust.ensure_root(params, False, False, NOW)
+        ensure_root(params, False, False, NOW)
 
 
 def test_bad_content_fails_before_touching_files(tmp_path):
     cert, key = make_root()
     _other_cert, other_key = make_root()
     with pytest.raises(MeshError, match="key_content does not belong to cert_content"):
-        trust.ensure_root(root_params(tmp_path, cert_content=cert, key_content=other_key), False, False, NOW)
+        ensure_root(root_params(tmp_path, cert_content=cert, key_content=other_key), False, False, NOW)
     with pytest.raises(MeshError, match="cert_content: no PEM certificate"):
-        trust.ensure_root(root_params(tmp_path, cert_content="x", key_content=key), False, False, NOW)
+        ensure_root(root_params(tmp_path, cert_content="x", key_content=key), False, False, NOW)
     assert not (tmp_path / "mesh").exists()
 
 
 def test_regenerate_fail_and_always_against_options(tmp_path):
     params = root_params(tmp_path)
-    first = trust.ensure_root(params, False, False, NOW)
-    assert trust.ensure_root(dict(params, key_type="rsa"), False, False, NOW)["action"] == "kept"
+    first = ensure_root(params, False, False, NOW)
+    assert ensure_root(dict(params, key_type="rsa"), False, False, NOW)["action"] == "kept"
     with pytest.raises(MeshError, match="does not match the options .key ecdsa-secp256r1, options ask for rsa-2048"):
-        trust.ensure_root(dict(params, key_type="rsa", rsa_key_size=2048, regenerate="fail"), False, False, NOW)
+        ensure_root(dict(params, key_type="rsa", rsa_key_size=2048, regenerate="fail"), False, False, NOW)
     with pytest.raises(MeshError, match="subject CN=Root CA,O=Istio, options ask for CN=New"):
-        trust.ensure_root(dict(params, subject={"CN": "New"}, regenerate="fail"), False, False, NOW)
-    again = trust.ensure_root(dict(params, regenerate="always"), False, False, NOW)
+        ensure_root(dict(params, subject={"CN": "New"}, regenerate="fail"), False, False, NOW)
+    again = ensure_root(dict(params, regenerate="always"), False, False, NOW)
     assert again["action"] == "regenerated" and again["root"]["sha256"] != first["root"]["sha256"]
 
 
 def test_expired_root_fails_with_rotation_hint(tmp_path):
     params = root_params(tmp_path, valid_days=10)
-    trust.ensure_root(params, False, False, NOW)
+    ensure_root(params, False, False, NOW)
     with pytest.raises(MeshError, match="expired at .*rotate the root"):
-        trust.ensure_root(params, False, False, NOW + 11 * DAY)
+        ensure_root(params, False, False, NOW + 11 * DAY)
 
 
 def test_bad_options_fail_first(tmp_path):
     with pytest.raises(MeshError, match="valid_days=0"):
-        trust.ensure_root(root_params(tmp_path, valid_days=0), False, False, NOW)
+        ensure_root(root_params(tmp_path, valid_days=0), False, False, NOW)
     with pytest.raises(MeshError, match="subject: unknown attribute"):
-        trust.ensure_root(root_params(tmp_path, subject={"cn": "x"}), False, False, NOW)
+        ensure_root(root_params(tmp_path, subject={"cn": "x"}), False, False, NOW)
     assert not (tmp_path / "mesh").exists()
 
 
@@ -399,8 +405,8 @@ def test_absent_deletes_only_our_secret(root_files):
 def test_half_given_content_names_the_missing_half(tmp_path, root_files):
     key = make_root()[1]
     with pytest.raises(MeshError, match="cert_content: no PEM certificate"):
-        trust.ensure_root(root_params(tmp_path, cert_path=None, key_path=None, cert_content="", key_content=key),
-                          False, False, NOW)
+        ensure_root(root_params(tmp_path, cert_path=None, key_path=None, cert_content="", key_content=key),
+                    False, False, NOW)
     params = ca_params(root_files, root_cert_path=None, root_key_path=None, root_cert_content="", root_key_content=key)
     with pytest.raises(MeshError, match="root_cert_content: no PEM certificate"):
         trust.reconcile_cacerts(FakeKube(), params, False, False, NOW)
@@ -416,7 +422,7 @@ def _race(params, barrier, results):
     pki.generate_key = generate
     barrier.wait()
     try:
-        out = trust.ensure_root(params, False, False, NOW)
+        out = ensure_root(params, False, False, NOW)
         results.put((out["action"], out["root"]["sha256"]))
     except MeshError as e:
         results.put(("error", e.msg))

@@ -5,8 +5,10 @@ import os
 
 import pytest
 
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils import probe, report
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import probe, verify_report as report
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
+
+from module_stub import atomic_move
 
 
 def drill_result():
@@ -95,11 +97,11 @@ def test_write_only_on_change_and_not_in_check_mode(tmp_path):
               "data": data()}
     dry = report.report(params, check_mode=True)
     assert dry["changed"] is True and not os.path.exists(params["path"])
-    first = report.report(params)
+    first = report.report(params, atomic_move=atomic_move())
     assert first["changed"] is True and first["passed"] is False
     assert sorted(os.listdir(params["path"])) == ["verify.json", "verify.md", "verify.png"]
     assert first["diff"]["before"] == "" and first["diff"]["after"].startswith("# Lab verification: FAILED")
-    again = report.report(params)
+    again = report.report(params, atomic_move=atomic_move())
     assert again["changed"] is False and again["diff"]["before"] == again["diff"]["after"]
     params["data"]["drill"]["passed"] = True
     params["data"]["drill"]["problems"] = []
@@ -130,7 +132,8 @@ def test_a_reports_folder_that_cannot_be_made_names_the_field(tmp_path):
     with pytest.raises(MeshError, match=r"^path: cannot write the report to .*/file/reports \(Not a directory\): give a "
                                         r"folder this controller can create and write \(the verify role's "
                                         r"verify_reports_dir\)$"):
-        report.report({"path": str(blocker / "reports"), "name": "v", "formats": ["json"], "data": data()})
+        report.report({"path": str(blocker / "reports"), "name": "v", "formats": ["json"], "data": data()},
+                      atomic_move=atomic_move())
 
 
 def test_registered_results_are_folded_per_cluster():

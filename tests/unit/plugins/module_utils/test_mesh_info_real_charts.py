@@ -1,4 +1,4 @@
-"""mesh_facts finds each component by labels that Istio's own charts put on the workload object.
+"""mesh_info finds each component by labels that Istio's own charts put on the workload object.
 
 The charts are the real ones in ../shared/charts/istio (or $AMBIENTMESH_CHARTS); the workload's literal metadata
 labels are read from its template, so no Helm binary is needed. The old `app=ztunnel` selector fails here: Istio
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils import mesh_facts as mf
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import mesh_info as mf
 
 CHARTS = Path(os.environ.get("AMBIENTMESH_CHARTS", Path(__file__).resolve().parents[4].parent / "shared" / "charts"
                              / "istio"))

@@ -12,10 +12,11 @@ __metaclass__ = type
 import io
 import json
 import os
-import tempfile
 
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import atomic_write
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 
+REPORT_MODE = 0o644
 PHASE_COLOURS = {"baseline": "#e8f0fe", "disrupt": "#fde2e1", "hold": "#fff4d6", "restore": "#e6f4ea",
                  "settle": "#f1f3f4"}
 CHECK_TITLES = (("in_mesh", "in-mesh"), ("ingress", "ingress"))
@@ -296,9 +297,9 @@ def render(data, name, formats):
     return files
 
 
-def write(directory, files, check_mode=False):
+def write(directory, files, check_mode=False, atomic_move=None):
     """Write files that differ from what is on disk; returns (written {format: path}, changed, before md)."""
-    paths, changed, before_md = {}, False, ""
+    paths, changed, before_md, entries = {}, False, "", []
     for fmt, (fname, content) in sorted(files.items()):
         path = os.path.join(directory, fname)
         paths[fmt] = path
@@ -311,19 +312,15 @@ def write(directory, files, check_mode=False):
         if current == content:
             continue
         changed = True
-        if check_mode:
-            continue
+        entries.append((path, content, REPORT_MODE))
+    if entries and not check_mode:
         if not os.path.isdir(directory):
             os.makedirs(directory)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + fname)
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        atomic_write.write_files(atomic_move, entries)
     return paths, changed, before_md
 
 
-def report(params, check_mode=False):
+def report(params, check_mode=False, atomic_move=None):
     data = normalize(params["data"])
     if not any(data.get(k) for k in ("checks", "drill", "mtls", "clusters")):
         raise MeshError("data: give hosts (per cluster the registered results of mesh_info and failover_check) or "
@@ -332,7 +329,7 @@ def report(params, check_mode=False):
         raise MeshError("path: %s exists and is not a directory; give the reports folder" % params["path"])
     files = render(data, params["name"], params["formats"])
     try:
-        paths, changed, before_md = write(params["path"], files, check_mode)
+        paths, changed, before_md = write(params["path"], files, check_mode, atomic_move)
     except OSError as e:
         raise MeshError("path: cannot write the report to %s (%s): give a folder this controller can create and "
                         "write (the verify role's verify_reports_dir)" % (params["path"], e.strerror or e))

@@ -1,6 +1,6 @@
 """Mesh facts from the objects each distribution creates (docs/istio-facts.md)."""
 
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils import mesh_facts as mf
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import mesh_info as mf
 
 
 def deploy(name, ns, image, replicas=1, ready=1, kind="Deployment"):

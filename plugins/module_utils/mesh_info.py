@@ -282,6 +282,6 @@ def gather(kube, istio_namespace="istio-system", expected_peers=None, sync=None,
                                     "annotations": {REMOTE_SECRET_CLUSTER: _meta(s, "annotations").get(
                                         REMOTE_SECRET_CLUSTER)}}}
                       for s in kube.list("v1", "Secret", istio_namespace, label_selector=REMOTE_SECRET_LABEL)]
-    version = (kube.k8s.client.version or {}).get("kubernetes", {}).get("gitVersion")
+    version = kube.version.get("kubernetes", {}).get("gitVersion")
     return facts(version, components, gateways, services, namespaces, remote_secrets, istio_namespace, expected_peers,
                  sync, sync_source)
