@@ -12,6 +12,8 @@ import re
 import time
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import FIELD_MANAGER
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import distributions
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.distributions import global_host
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import wait
 
@@ -21,20 +23,21 @@ SERVICE_ENTRY_API = "networking.istio.io/v1"
 # What "global" means per distribution (docs/istio-facts.md, Global names). `traffic_distribution_at` says where the
 # preference goes; `programmed_by` is the object the mesh creates once it knows the global host (None: only
 # istiod's memory, nothing to wait for).
+GLOBAL = dict((name, entry["global"]) for name, entry in distributions.DISTRIBUTIONS.items())
 DISTRIBUTIONS = {
     "solo": {
-        "labels": {"solo.io/service-scope": "global"},
+        "labels": GLOBAL["solo"]["labels"],
         "takeover_label": "solo.io/service-takeover",
-        "domain": "mesh.internal",
+        "domain": GLOBAL["solo"]["domain"],
         "traffic_distribution_at": "annotation",
         "traffic_distribution_default": None,
         "traffic_distributions": ("Any", "PreferNetwork", "PreferClose", "PreferSameZone", "PreferSameNode"),
         "programmed_by": "ServiceEntry",
     },
     "upstream": {
-        "labels": {"istio.io/global": "true"},
+        "labels": GLOBAL["upstream"]["labels"],
         "takeover_label": None,
-        "domain": "svc.cluster.local",
+        "domain": GLOBAL["upstream"]["domain"],
         "traffic_distribution_at": "spec",
         "traffic_distribution_default": "PreferClose",
         "traffic_distributions": ("PreferClose", "PreferSameZone", "PreferSameNode"),
@@ -44,10 +47,6 @@ DISTRIBUTIONS = {
 
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-
-
-def global_host(name, namespace, distribution):
-    return "%s.%s.%s" % (name, namespace, DISTRIBUTIONS[distribution]["domain"])
 
 
 def traffic_distribution(params):

@@ -48,7 +48,7 @@ def _text(value):
 
 def address_type(address, declared, where):
     """The Gateway API address type of an east-west address, checked against the declared one (inferred when
-    None)."""
+    None). The one rule for it: the preflight applies it to mesh_eastwest_address, mesh_link to its peers."""
     try:
         ipaddress.ip_address(address)
         is_ip = True
@@ -62,10 +62,10 @@ def address_type(address, declared, where):
     if declared is None:
         declared = "IPAddress" if is_ip else "Hostname"
     if declared == "IPAddress" and not is_ip:
-        raise MeshError("%s %r is not an IP address; set its address type to Hostname for a DNS name" % (where, address))
+        raise MeshError("%s %r is not an IP address; set address_type: Hostname for a DNS name" % (where, address))
     if declared == "Hostname" and (is_ip or len(address) > 253 or not DNS_SUBDOMAIN.match(address)):
-        raise MeshError("%s %r is not a DNS hostname; give a lowercase DNS name, or set its address type to "
-                        "IPAddress for an IP" % (where, address))
+        raise MeshError("%s %r is not a DNS hostname; give a lowercase DNS name, or set address_type: IPAddress "
+                        "for an IP" % (where, address))
     return declared
 
 

@@ -13,8 +13,10 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.distributions import eastwest_classes
+
 GATEWAY_API = "gateway.networking.k8s.io/v1"
-EASTWEST_CLASSES = ("istio-east-west", "istio-eastwest")   # upstream, Solo
+EASTWEST_CLASSES = eastwest_classes()
 REMOTE_CLASS = "istio-remote"                              # Solo peers (upstream may declare them by hand)
 NETWORK_LABEL = "topology.istio.io/network"
 CLUSTER_LABEL = "topology.istio.io/cluster"

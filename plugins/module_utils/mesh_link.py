@@ -18,7 +18,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
-import ipaddress
 import os
 import re
 
@@ -26,13 +25,14 @@ from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client im
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, managed)
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare import (
     clean, project, redact_secret, subset_differs)
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.distributions import DISTRIBUTIONS
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import atomic_write, remote_secret
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import NETWORK
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import NETWORK, address_type
 
 PEER_LABEL = "ambientmesh.multicluster/link-peer"
 NETWORK_LABEL = "topology.istio.io/network"
-DEFAULT_EASTWEST_SERVICE_ACCOUNT = "istio-eastwest"
+DEFAULT_EASTWEST_SERVICE_ACCOUNT = DISTRIBUTIONS["solo"]["eastwest"]["service_account"]  # peering is Solo's
 CLUSTER_LABEL = "topology.istio.io/cluster"
 DEFAULT_TRUST_DOMAIN = "cluster.local"
 DEST_MODE = 0o600
@@ -44,36 +44,11 @@ REMOTE_LISTENERS = [
 ]
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-IP_SHAPED = re.compile(r"^[0-9]+(\.[0-9]+){3}$")
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 # ---- input ---------------------------------------------------------------------------------------------------
 def _blank(value):
     return value is None or (isinstance(value, str) and not value.strip())
-
-
-def address_type(address, declared, where):
-    """The Gateway API address type for address, checked against the declared one (inferred when None)."""
-    try:
-        ipaddress.ip_address(address)
-        is_ip = True
-    except ValueError:
-        is_ip = False
-    if not is_ip and IP_SHAPED.match(address):
-        # 999.1.1.1 is a valid DNS name, but nobody means a host called that: an IPv4 address with a typo
-        raise MeshError("%s.address %r looks like an IPv4 address but is not one (each part 0-255); fix the address "
-                        "(host var mesh_eastwest_address, or the east-west Service's load-balancer address)"
-                        % (where, address))
-    if declared is None:
-        declared = "IPAddress" if is_ip else "Hostname"
-    if declared == "IPAddress" and not is_ip:
-        raise MeshError("%s.address %r is not an IP address; set address_type: Hostname for a DNS name"
-                        % (where, address))
-    if declared == "Hostname" and (is_ip or len(address) > 253 or not DNS_SUBDOMAIN.match(address)):
-        raise MeshError("%s.address %r is not a DNS hostname; give a lowercase DNS name, or set "
-                        "address_type: IPAddress for an IP" % (where, address))
-    return declared
 
 
 def _validate_peer(i, peer, backend, state, check_mode=False):
@@ -357,7 +332,7 @@ class PeeringBackend(LinkBackend):
                             "mesh_eastwest_address of %s)" % (where, name, name))
         address = peer["address"].strip()
         return dict(identity, network=network, address=address,
-                    address_type=address_type(address, peer.get("address_type"), where))
+                    address_type=address_type(address, peer.get("address_type"), where + ".address"))
 
     @staticmethod
     def check_against(peer, accepted):
