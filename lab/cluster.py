@@ -8,6 +8,7 @@ loopback-only network namespace (see lab.netns).
 """
 
 import base64
+import concurrent.futures
 import json
 import os
 import socket
@@ -94,10 +95,17 @@ class Lab:
         return victims
 
     # ---- bring-up ----------------------------------------------------------------------------------------
-    def up(self, count, crds=False, nodes=1, timeout=180):
-        """Start clusters cluster1..clusterN (those already running are kept) and return their descriptions."""
+    def up(self, count, crds=False, nodes=1, timeout=180, light=False):
+        """Start clusters cluster1..clusterN (those already running are kept) and return their descriptions.
+
+        light: etcd, kube-apiserver and a controller-manager with the token controllers only (no scheduler,
+        kwok, nodes or lab agent): enough for the trust and link steps, for scale benchmarks. A lab is all
+        light or all full."""
         netns.require_isolated()
-        binaries = self._binaries()
+        if not 1 <= count <= components.MAX_CLUSTERS:
+            raise LabError("the lab numbers its clusters' CIDRs and addresses for 1 to %d clusters, not %d"
+                           % (components.MAX_CLUSTERS, count))
+        binaries = self._binaries(light)
         state = self.load()
         have = {c["name"] for c in state["clusters"]}
         alive = {p["cluster"] for p in self.running()}
@@ -107,22 +115,18 @@ class Lab:
             state = self.load()
             state["clusters"] = [c for c in state["clusters"] if c["name"] in alive]
             have = alive
+        mixed = [c["name"] for c in state["clusters"] if c.get("light", False) != light]
+        if mixed:
+            raise LabError("%s already run%s %s; a lab is all light or all full (`down` first)"
+                           % (", ".join(mixed), "s" if len(mixed) == 1 else "", "full" if light else "light"))
         new = []
         for i in range(1, count + 1):
             name = "cluster%d" % i
             if name in have:
                 continue
             cdir = self.dir / name
-            spec = {
-                "name": name,
-                "index": i,
-                "dir": str(cdir),
-                "service_cidr": "10.%d.0.0/16" % (95 + i),
-                "service_ip": "10.%d.0.1" % (95 + i),
-                "pod_cidr": "10.%d.0.0/16" % (199 + i),
-                "advertise_address": "198.51.100.%d" % (10 * i),
-                "ports": {k: free_port() for k in components.PORTS},
-            }
+            spec = components.cluster_spec(i, cdir, light)
+            spec["ports"] = {k: free_port() for k in components.ports(light)}
             pki.write_cluster_pki(cdir / "pki", name, spec["service_ip"])
             self._write_cluster_kubeconfig(spec)
             state["clusters"].append(spec)
@@ -139,12 +143,13 @@ class Lab:
         for spec in new:
             self._wait_https(spec, "/readyz", timeout)
             self._start_controllers(state, spec, binaries)
-        for spec in new:
-            self._create_nodes(spec, nodes)
-            self._wait_ready(spec, timeout)
+        if not light:
+            for spec in new:
+                self._create_nodes(spec, nodes)
+                self._wait_ready(spec, timeout)
         if crds:
             self.apply_crds([c["name"] for c in state["clusters"]])
-        if new or "lab-agent" not in {p["name"] for p in self.running()}:
+        if not light and (new or "lab-agent" not in {p["name"] for p in self.running()}):
             self.start_agent()
         return state["clusters"]
 
@@ -165,22 +170,26 @@ class Lab:
                 return ready[-1] if ready else None
             time.sleep(0.3)
 
-    def _binaries(self):
+    def _binaries(self, light=False):
         try:
-            return components.find_binaries()
+            return components.find_binaries(light)
         except components.MissingBinaries as e:
             raise LabError("lab binaries missing (%s); run `python -m lab build` first" % e)
 
     def _start_etcd(self, state, spec, b):
-        self.spawn(state, spec["name"] + "-etcd", components.etcd_argv(spec, b["etcd"]), cluster=spec["name"])
+        light = spec.get("light", False)
+        self.spawn(state, spec["name"] + "-etcd", components.etcd_argv(spec, b["etcd"], light),
+                   cluster=spec["name"], env=components.env("etcd", light))
 
     def _start_apiserver(self, state, spec, b):
         self.spawn(state, spec["name"] + "-apiserver", components.apiserver_argv(spec, b["kube-apiserver"]),
-                   cluster=spec["name"])
+                   cluster=spec["name"], env=components.env("kube-apiserver", spec.get("light", False)))
 
     def _start_controllers(self, state, spec, b):
-        for suffix, argv in components.controllers(spec, b):
-            self.spawn(state, spec["name"] + "-" + suffix, argv, cluster=spec["name"])
+        light = spec.get("light", False)
+        for suffix, binary, argv in components.controllers(spec, b, light):
+            self.spawn(state, spec["name"] + "-" + suffix, argv, cluster=spec["name"],
+                       env=components.env(binary, light))
 
     # ---- kubeconfig --------------------------------------------------------------------------------------
     @staticmethod
@@ -274,11 +283,15 @@ class Lab:
         from lab import crds
 
         srcs = crds.sources()
-        for name in names:
-            for path in srcs["gateway-api"] + srcs["istio"]:
-                self.kubectl(name, "apply", "--server-side", "--force-conflicts", "--field-manager=lab",
-                             "-f", str(path))
+        files = [a for path in srcs["gateway-api"] + srcs["istio"] for a in ("-f", str(path))]
+
+        def apply(name):
+            # one kubectl for every file: at 32 clusters, one per file was 384 kubectl starts
+            self.kubectl(name, "apply", "--server-side", "--force-conflicts", "--field-manager=lab", *files)
             self.kubectl(name, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(apply, names))
 
     # ---- ingress: lab controller + Envoy ---------------------------------------------------------------
     def start_ingress(self, port=8080, timeout=60):
