@@ -2,6 +2,7 @@
 
     python -m lab build                 build or find the binaries (cached by version)
     python -m lab up --clusters 2       start clusters in the named loopback-only namespace
+    python -m lab up --light 32         light clusters (etcd, API server, token controllers) for scale benchmarks
     python -m lab exec -- CMD...        run CMD in that namespace with KUBECONFIG set
     python -m lab sandbox -- CMD...     run CMD in a private namespace that dies with it (tests)
     python -m lab status                what runs
@@ -37,7 +38,10 @@ def main(argv=None):
     b.add_argument("--force", action="store_true")
     sub.add_parser("crds", help="make sure CRD files are available (downloads when ../shared is absent)")
     u = sub.add_parser("up", help="start N clusters")
+    u.add_argument("count", nargs="?", type=int, help="number of clusters (same as --clusters)")
     u.add_argument("--clusters", type=int, default=2)
+    u.add_argument("--light", action="store_true",
+                   help="etcd, kube-apiserver and the token controllers only: no scheduler, kwok, nodes or agent")
     u.add_argument("--nodes", type=int, default=1, help="kwok fake nodes per cluster")
     u.add_argument("--crds", action="store_true", help="apply Gateway API and Istio CRDs")
     u.add_argument("--ingress", action="store_true", help="also start Envoy on 127.0.0.1:8080 and the lab controller")
@@ -50,6 +54,11 @@ def main(argv=None):
     sub.add_parser("kubeconfig", help="print the kubeconfig path")
     args = parser.parse_args(argv)
     lab = cluster.Lab(args.dir)
+    if args.cmd == "up":
+        if args.count is not None:
+            args.clusters = args.count
+        if args.light and args.ingress:
+            parser.error("--ingress needs full clusters (the lab agent), not --light")
 
     if args.cmd == "build":
         build.build(force=args.force)
@@ -67,9 +76,10 @@ def main(argv=None):
                 crds.sources()  # fail on missing CRDs before starting anything
             netns.ensure_named()
             forwarded = ["--dir", str(lab.dir), "up", "--clusters", str(args.clusters), "--nodes", str(args.nodes)]
-            forwarded += [f for f, on in (("--crds", args.crds), ("--ingress", args.ingress)) if on]
+            forwarded += [f for f, on in (("--crds", args.crds), ("--ingress", args.ingress), ("--light", args.light))
+                          if on]
             netns.exec_in_named(netns.python_argv(*forwarded))
-        clusters = lab.up(args.clusters, crds=args.crds, nodes=args.nodes)
+        clusters = lab.up(args.clusters, crds=args.crds, nodes=args.nodes, light=args.light)
         if args.ingress:
             lab.start_ingress()
             print("ingress: http://127.0.0.1:%d (Envoy, programmed by the lab controller)" % lab.load()["ingress"]["port"])

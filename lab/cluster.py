@@ -1,14 +1,16 @@
 """N independent Kubernetes clusters on loopback: etcd, kube-apiserver, controller-manager, scheduler and
 kwok fake nodes per cluster, one kubeconfig with a context per cluster.
 
-Every process is started in its own session and recorded by PID in the state file, so `down` stops exactly
-what `up` started. All of it must run inside a loopback-only network namespace (see lab.netns).
+This module orchestrates (Lab.up/down/status, the kubeconfig, waits); the components' command lines are in
+lab.components and process supervision in lab.procs. Every process is started in its own session and recorded
+by PID and start time in the state file, so `down` stops exactly what `up` started. All of it must run inside a
+loopback-only network namespace (see lab.netns).
 """
 
 import base64
+import concurrent.futures
 import json
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from lab import build, netns, pki
+from lab import build, components, netns, pki, procs
 
 REPO = Path(__file__).resolve().parent.parent
 STATE_FILE = "state.json"
@@ -35,8 +37,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-class LabError(RuntimeError):
-    pass
+LabError = procs.LabError  # raised by lab.procs too; importers take it from here
 
 
 class Lab:
@@ -65,113 +66,46 @@ class Lab:
     def clusters(self):
         return self.load()["clusters"]
 
-    # ---- processes ---------------------------------------------------------------------------------------
-    # A process is known by PID and start time (from /proc/<pid>/stat, kept by the kernel for the task). Its
-    # command line is no good for that: a read can come back empty or cut short while a Go binary starts up.
+    # ---- processes (lab.procs; the state file records them) ----------------------------------------------
+    _stat = staticmethod(procs.stat)
+    _started = staticmethod(procs.started)
+    _released = staticmethod(procs.released)
+    _alive = staticmethod(procs.alive)
+
     def spawn(self, state, name, argv, cluster=None, env=None):
         """Start a long-running process in its own session; its output goes to logs/<name>.log."""
-        logs = self.dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        log = open(logs / (name + ".log"), "ab")
-        proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True, cwd=str(self.dir), env=env)
-        log.close()
-        stat = self._stat(proc.pid)
-        state["processes"].append({"name": name, "pid": proc.pid, "cluster": cluster, "argv0": str(argv[0]),
-                                   "started": stat[1] if stat else None})
+        proc, entry = procs.spawn(name, argv, self.dir / "logs", self.dir, cluster=cluster, env=env)
+        state["processes"].append(entry)
         self.save(state)
         return proc
 
-    @staticmethod
-    def _stat(pid):
-        """(state, start time) from /proc/<pid>/stat, or None once the PID is gone."""
-        try:
-            fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return fields[0], fields[19]
-
-    @classmethod
-    def _started(cls, entry):
-        """The start time of the process `entry` records, or None when its PID is gone or runs something else."""
-        stat = cls._stat(entry["pid"])
-        if stat is None:
-            return None
-        if "started" in entry:
-            return stat[1] if stat[1] == entry["started"] else None
-        # a state file from before start times were recorded: fall back to the command line
-        try:
-            argv0 = Path("/proc/%d/cmdline" % entry["pid"]).read_bytes().split(b"\0")[0]
-        except OSError:
-            return None
-        return stat[1] if os.path.basename(entry["argv0"]).encode() in argv0 else None
-
-    @classmethod
-    def _released(cls, pid, started):
-        """True once the process started at `started` holds nothing: reaped, recycled, or a zombie whose
-        threads have all exited (a Go binary's main thread can exit while other threads still hold its sockets)."""
-        try:
-            os.waitpid(pid, os.WNOHANG)  # reap our own children; others are reaped by their parent
-        except ChildProcessError:
-            pass
-        stat = cls._stat(pid)
-        if stat is None or stat[1] != started:
-            return True
-        try:
-            threads = len(os.listdir("/proc/%d/task" % pid))
-        except OSError:
-            return True
-        return stat[0] in ("Z", "X") and threads <= 1
-
-    @classmethod
-    def _alive(cls, entry):
-        started = cls._started(entry)
-        return started is not None and not cls._released(entry["pid"], started)
-
     def running(self):
-        return [p for p in self.load()["processes"] if self._alive(p)]
-
-    def _signal_all(self, pending, sig):
-        for pid, started in pending.items():
-            stat = self._stat(pid)
-            if stat and stat[1] == started:
-                try:
-                    os.killpg(pid, sig)
-                except ProcessLookupError:
-                    pass
-
-    def _await_release(self, pending, timeout):
-        deadline = time.monotonic() + timeout
-        while pending and time.monotonic() < deadline:
-            pending = {pid: t for pid, t in pending.items() if not self._released(pid, t)}
-            if pending:
-                time.sleep(0.1)
-        return pending
+        return [p for p in self.load()["processes"] if procs.alive(p)]
 
     def stop_processes(self, predicate=lambda entry: True, timeout=15):
         """SIGTERM what `predicate` selects (last started first), SIGKILL what outlives `timeout`, and return
         only once none of it holds a port or file."""
         state = self.load()
         victims = [p for p in state["processes"] if predicate(p)]
-        # PID -> start time, so a recycled PID is never signalled or waited for
-        started = {p["pid"]: self._started(p) for p in reversed(victims)}
-        pending = {pid: t for pid, t in started.items() if t is not None and not self._released(pid, t)}
-        self._signal_all(pending, signal.SIGTERM)
-        pending = self._await_release(pending, timeout)
-        self._signal_all(pending, signal.SIGKILL)
-        left = self._await_release(pending, 5)
-        state["processes"] = [p for p in state["processes"] if p not in victims]
-        self.save(state)
-        if left:
-            raise LabError("lab processes %s survived SIGKILL; see `ps -o pid,stat,cmd -p %s`"
-                           % (sorted(left), ",".join(map(str, sorted(left)))))
+        try:
+            procs.stop(victims, timeout)
+        finally:
+            state["processes"] = [p for p in state["processes"] if p not in victims]
+            self.save(state)
         return victims
 
     # ---- bring-up ----------------------------------------------------------------------------------------
-    def up(self, count, crds=False, nodes=1, timeout=180):
-        """Start clusters cluster1..clusterN (those already running are kept) and return their descriptions."""
+    def up(self, count, crds=False, nodes=1, timeout=180, light=False):
+        """Start clusters cluster1..clusterN (those already running are kept) and return their descriptions.
+
+        light: etcd, kube-apiserver and a controller-manager with the token controllers only (no scheduler,
+        kwok, nodes or lab agent): enough for the trust and link steps, for scale benchmarks. A lab is all
+        light or all full."""
         netns.require_isolated()
-        binaries = self._binaries()
+        if not 1 <= count <= components.MAX_CLUSTERS:
+            raise LabError("the lab numbers its clusters' CIDRs and addresses for 1 to %d clusters, not %d"
+                           % (components.MAX_CLUSTERS, count))
+        binaries = self._binaries(light)
         state = self.load()
         have = {c["name"] for c in state["clusters"]}
         alive = {p["cluster"] for p in self.running()}
@@ -181,22 +115,18 @@ class Lab:
             state = self.load()
             state["clusters"] = [c for c in state["clusters"] if c["name"] in alive]
             have = alive
+        mixed = [c["name"] for c in state["clusters"] if c.get("light", False) != light]
+        if mixed:
+            raise LabError("%s already run%s %s; a lab is all light or all full (`down` first)"
+                           % (", ".join(mixed), "s" if len(mixed) == 1 else "", "full" if light else "light"))
         new = []
         for i in range(1, count + 1):
             name = "cluster%d" % i
             if name in have:
                 continue
             cdir = self.dir / name
-            spec = {
-                "name": name,
-                "index": i,
-                "dir": str(cdir),
-                "service_cidr": "10.%d.0.0/16" % (95 + i),
-                "service_ip": "10.%d.0.1" % (95 + i),
-                "pod_cidr": "10.%d.0.0/16" % (199 + i),
-                "advertise_address": "198.51.100.%d" % (10 * i),
-                "ports": {k: free_port() for k in ("etcd", "etcd_peer", "apiserver", "kcm", "scheduler", "kwok")},
-            }
+            spec = components.cluster_spec(i, cdir, light)
+            spec["ports"] = {k: free_port() for k in components.ports(light)}
             pki.write_cluster_pki(cdir / "pki", name, spec["service_ip"])
             self._write_cluster_kubeconfig(spec)
             state["clusters"].append(spec)
@@ -213,12 +143,13 @@ class Lab:
         for spec in new:
             self._wait_https(spec, "/readyz", timeout)
             self._start_controllers(state, spec, binaries)
-        for spec in new:
-            self._create_nodes(spec, nodes)
-            self._wait_ready(spec, timeout)
+        if not light:
+            for spec in new:
+                self._create_nodes(spec, nodes)
+                self._wait_ready(spec, timeout)
         if crds:
             self.apply_crds([c["name"] for c in state["clusters"]])
-        if new or "lab-agent" not in {p["name"] for p in self.running()}:
+        if not light and (new or "lab-agent" not in {p["name"] for p in self.running()}):
             self.start_agent()
         return state["clusters"]
 
@@ -239,74 +170,26 @@ class Lab:
                 return ready[-1] if ready else None
             time.sleep(0.3)
 
-    def _binaries(self):
-        names = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-        found = {n: build.find(n) for n in names}
-        missing = [n for n, p in found.items() if p is None]
-        stages = build.bin_dir() / build.STAGES
-        if missing or not stages.exists():
-            raise LabError("lab binaries missing (%s); run `python -m lab build` first"
-                           % ", ".join(missing or [build.STAGES]))
-        found["kwok-stages"] = stages
-        return found
+    def _binaries(self, light=False):
+        try:
+            return components.find_binaries(light)
+        except components.MissingBinaries as e:
+            raise LabError("lab binaries missing (%s); run `python -m lab build` first" % e)
 
     def _start_etcd(self, state, spec, b):
-        p = spec["ports"]
-        peer = "http://127.0.0.1:%d" % p["etcd_peer"]
-        client = "http://127.0.0.1:%d" % p["etcd"]
-        self.spawn(state, spec["name"] + "-etcd", [
-            b["etcd"], "--name", spec["name"], "--data-dir", Path(spec["dir"]) / "etcd",
-            "--listen-client-urls", client, "--advertise-client-urls", client,
-            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", "%s=%s" % (spec["name"], peer),
-            "--unsafe-no-fsync", "--auto-compaction-retention=1", "--quota-backend-bytes=4294967296",
-            "--log-level=warn",
-        ], cluster=spec["name"])
+        light = spec.get("light", False)
+        self.spawn(state, spec["name"] + "-etcd", components.etcd_argv(spec, b["etcd"], light),
+                   cluster=spec["name"], env=components.env("etcd", light))
 
     def _start_apiserver(self, state, spec, b):
-        pk = Path(spec["dir"]) / "pki"
-        self.spawn(state, spec["name"] + "-apiserver", [
-            b["kube-apiserver"],
-            "--etcd-servers=http://127.0.0.1:%d" % spec["ports"]["etcd"],
-            "--bind-address=127.0.0.1", "--secure-port=%d" % spec["ports"]["apiserver"],
-            "--advertise-address=" + spec["advertise_address"],
-            "--tls-cert-file=%s" % (pk / "apiserver.crt"), "--tls-private-key-file=%s" % (pk / "apiserver.key"),
-            "--client-ca-file=%s" % (pk / "ca.crt"),
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            "--service-account-key-file=%s" % (pk / "sa.pub"),
-            "--service-account-signing-key-file=%s" % (pk / "sa.key"),
-            "--service-cluster-ip-range=" + spec["service_cidr"],
-            "--authorization-mode=RBAC", "--allow-privileged=true",
-            "--enable-priority-and-fairness=false", "--max-requests-inflight=0",
-            "--max-mutating-requests-inflight=0", "--profiling=false", "--v=1",
-        ], cluster=spec["name"])
+        self.spawn(state, spec["name"] + "-apiserver", components.apiserver_argv(spec, b["kube-apiserver"]),
+                   cluster=spec["name"], env=components.env("kube-apiserver", spec.get("light", False)))
 
     def _start_controllers(self, state, spec, b):
-        pk = Path(spec["dir"]) / "pki"
-        kc = Path(spec["dir"]) / "admin.kubeconfig"
-        self.spawn(state, spec["name"] + "-kcm", [
-            b["kube-controller-manager"], "--kubeconfig=%s" % kc,
-            "--authentication-kubeconfig=%s" % kc, "--authorization-kubeconfig=%s" % kc,
-            "--bind-address=127.0.0.1", "--secure-port=%d" % spec["ports"]["kcm"], "--leader-elect=false",
-            "--service-account-private-key-file=%s" % (pk / "sa.key"), "--root-ca-file=%s" % (pk / "ca.crt"),
-            "--cluster-name=" + spec["name"], "--use-service-account-credentials=false",
-            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller",
-            "--concurrent-deployment-syncs=10", "--concurrent-endpoint-syncs=10",
-            "--node-monitor-grace-period=60s", "--v=1",
-        ], cluster=spec["name"])
-        self.spawn(state, spec["name"] + "-scheduler", [
-            b["kube-scheduler"], "--kubeconfig=%s" % kc,
-            "--authentication-kubeconfig=%s" % kc, "--authorization-kubeconfig=%s" % kc,
-            "--bind-address=127.0.0.1", "--secure-port=%d" % spec["ports"]["scheduler"], "--leader-elect=false",
-            "--v=1",
-        ], cluster=spec["name"])
-        self.spawn(state, spec["name"] + "-kwok", [
-            b["kwok"], "--kubeconfig=%s" % kc, "--config=%s" % b["kwok-stages"],
-            "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            "--cidr=" + spec["pod_cidr"], "--node-ip=" + spec["advertise_address"],
-            "--node-lease-duration-seconds=40",
-            "--server-address=127.0.0.1:%d" % spec["ports"]["kwok"],
-        ], cluster=spec["name"])
+        light = spec.get("light", False)
+        for suffix, binary, argv in components.controllers(spec, b, light):
+            self.spawn(state, spec["name"] + "-" + suffix, argv, cluster=spec["name"],
+                       env=components.env(binary, light))
 
     # ---- kubeconfig --------------------------------------------------------------------------------------
     @staticmethod
@@ -382,25 +265,7 @@ class Lab:
                               capture_output=True, text=True, check=check, input=input)
 
     def _create_nodes(self, spec, count):
-        docs = []
-        for n in range(count):
-            docs.append({
-                "apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": "%s-node-%d" % (spec["name"], n),
-                             "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                             # the labels a real kubelet and cloud provider set: the charts' DaemonSets
-                             # select kubernetes.io/os=linux
-                             "labels": {"kubernetes.io/role": "agent", "type": "kwok",
-                                        "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                                        "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",
-                                        "kubernetes.io/hostname": "%s-node-%d" % (spec["name"], n),
-                                        "topology.kubernetes.io/region": spec["name"],
-                                        "topology.kubernetes.io/zone": spec["name"] + "-a"}},
-                "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-                           "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-                           "nodeInfo": {"operatingSystem": "linux", "architecture": "amd64"}},
-            })
-        self.kubectl(spec["name"], "apply", "-f", "-", input=yaml.safe_dump_all(docs))
+        self.kubectl(spec["name"], "apply", "-f", "-", input=yaml.safe_dump_all(components.node_docs(spec, count)))
 
     def _wait_ready(self, spec, timeout):
         deadline = time.monotonic() + timeout
@@ -418,11 +283,15 @@ class Lab:
         from lab import crds
 
         srcs = crds.sources()
-        for name in names:
-            for path in srcs["gateway-api"] + srcs["istio"]:
-                self.kubectl(name, "apply", "--server-side", "--force-conflicts", "--field-manager=lab",
-                             "-f", str(path))
+        files = [a for path in srcs["gateway-api"] + srcs["istio"] for a in ("-f", str(path))]
+
+        def apply(name):
+            # one kubectl for every file: at 32 clusters, one per file was 384 kubectl starts
+            self.kubectl(name, "apply", "--server-side", "--force-conflicts", "--field-manager=lab", *files)
             self.kubectl(name, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(apply, names))
 
     # ---- ingress: lab controller + Envoy ---------------------------------------------------------------
     def start_ingress(self, port=8080, timeout=60):
