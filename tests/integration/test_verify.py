@@ -428,7 +428,7 @@ def test_role_refuses_a_bad_threshold_before_anything(app, kube, make_inventory,
     res = run_playbook(PLAYBOOK, inv, extra_vars=role_vars(tmp_path, 1, verify_min_success_ratio=1.5))
     assert res.rc != 0
     assert "verify_min_success_ratio must be a fraction in 0..1" in res.stdout
-    assert "TASK [ambientmesh.multicluster.verify : Read this cluster's mesh facts and health]" not in res.stdout
+    assert "TASK [ambientmesh.multicluster.verify : Facts | this cluster's mesh facts and health]" not in res.stdout
     assert deployment(kube, c1)["metadata"]["generation"] == before and reports(tmp_path) == []
 
 
