@@ -47,4 +47,4 @@ def charts_problem(source, where, source_var, version_var, failed):
             "one folder per chart) or %s, check that the controller reaches it, or run `helm registry login` for a "
             "private registry" % (source_var, source, where["kind"],
                                   "" if where["kind"] == "local" else ", version %s" % where["version"],
-                                  ", ".join(c for c, _ in failed), failed[0][1].strip(), source_var, version_var))
+                                  ", ".join(chart for chart, _why in failed), failed[0][1].strip(), source_var, version_var))

@@ -26,8 +26,8 @@ def _flag(argv, name):
 def test_full_cluster_runs_every_component(tmp_path):
     spec = _spec(tmp_path)
     procs = components.controllers(spec, BINARIES)
-    assert [(s, b) for s, b, _ in procs] == [("kcm", "kube-controller-manager"), ("scheduler", "kube-scheduler"),
-                                             ("kwok", "kwok")]
+    expected = [("kcm", "kube-controller-manager"), ("scheduler", "kube-scheduler"), ("kwok", "kwok")]
+    assert [(s, b) for s, b, _argv in procs] == expected
     kcm = procs[0][2]
     assert _flag(kcm, "--controllers") == "*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller"
     assert "light" not in spec and set(spec["ports"]) == set(components.PORTS)
@@ -43,7 +43,7 @@ def test_light_cluster_keeps_only_the_token_controllers(tmp_path):
     assert spec["light"] is True and set(spec["ports"]) == {"etcd", "etcd_peer", "apiserver", "kcm"}
     procs = components.controllers(spec, {k: v for k, v in BINARIES.items() if k in components.LIGHT_BINARIES},
                                    light=True)
-    assert [(s, b) for s, b, _ in procs] == [("kcm", "kube-controller-manager")]
+    assert [(s, b) for s, b, _argv in procs] == [("kcm", "kube-controller-manager")]
     kcm = procs[0][2]
     # remote_secret.wait_token needs the token controller to fill the reader's service-account-token Secret
     assert "serviceaccount-token-controller" in _flag(kcm, "--controllers").split(",")
@@ -61,7 +61,10 @@ def test_light_etcd_and_api_server(tmp_path):
     assert _flag(etcd, "--snapshot-count") == "1000"
     assert "--unsafe-no-fsync" in etcd and _flag(etcd, "--log-level") == "warn"
     # the API server's flags do not change: light mode must serve the same API
-    strip = lambda argv: [a for a in map(str, argv) if not a.startswith(("--secure-port", "--etcd-servers"))]
+
+    def strip(argv):
+        return [a for a in map(str, argv) if not a.startswith(("--secure-port", "--etcd-servers"))]
+
     assert strip(components.apiserver_argv(light, "x")) == strip(components.apiserver_argv(full, "x"))
 
 
