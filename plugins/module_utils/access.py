@@ -88,6 +88,24 @@ def unknown_steps(steps):
     return [s for s in steps if s not in STEPS]
 
 
+def rules_allow(rules, group, resource, subresource, verb):
+    """Whether RBAC resource rules (a SelfSubjectRulesReview's resourceRules) allow a request without a resource
+    name, the way Kubernetes' RBAC authorizer matches them: '*' for any group, resource or verb, 'pods/*' or
+    '*/log' for subresources; a rule limited to resourceNames does not allow an unnamed request."""
+    wanted = resource + ("/" + subresource if subresource else "")
+    for rule in rules:
+        if rule.get("resourceNames"):
+            continue
+        if not any(g in ("*", group) for g in rule.get("apiGroups") or []):
+            continue
+        if not any(v in ("*", verb) for v in rule.get("verbs") or []):
+            continue
+        for r in rule.get("resources") or []:
+            if r in ("*", wanted) or (subresource and r in (resource + "/*", "*/" + subresource)):
+                return True
+    return False
+
+
 def missing(allowed, steps, workers=8):
     """[(step, 'verb resource.group')] that `allowed(group, resource, subresource, verb)` denies, in step order.
 

@@ -82,6 +82,14 @@ PRODUCTS = {
 
 DEFAULT_DISTRIBUTION = "solo"
 
+# Where a platform runs the node agents (cni, ztunnel) and whether it brings the Gateway API CRDs itself
+# (docs/istio-facts.md, OpenShift). Its Helm values are in the ambient role.
+PLATFORMS = {
+    "kubernetes": {"node_namespace": "istio-system", "gateway_api_crds": True},
+    "openshift": {"node_namespace": "kube-system", "gateway_api_crds": False},
+}
+DEFAULT_PLATFORM = "kubernetes"
+
 # Derived, not a second source: which products route to each distribution.
 for _name, _dist in DISTRIBUTIONS.items():
     _dist["gateway_products"] = sorted(p for p, entry in PRODUCTS.items() if _name in entry["distributions"])
@@ -92,6 +100,12 @@ def distribution(name, var="mesh_distribution"):
     if name not in DISTRIBUTIONS:
         raise MeshError("%s=%r is not a distribution: use one of %s" % (var, name, ", ".join(sorted(DISTRIBUTIONS))))
     return DISTRIBUTIONS[name]
+
+
+def platform(name, var="mesh_platform"):
+    if name not in PLATFORMS:
+        raise MeshError("%s=%r is not a platform: use one of %s" % (var, name, ", ".join(sorted(PLATFORMS))))
+    return PLATFORMS[name]
 
 
 def product(name, var="gateway_product"):

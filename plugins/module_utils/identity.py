@@ -16,7 +16,7 @@ import os
 import re
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.distributions import (
-    DEFAULT_DISTRIBUTION, DISTRIBUTIONS)
+    DEFAULT_DISTRIBUTION, DEFAULT_PLATFORM, DISTRIBUTIONS, PLATFORMS)
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
 
 # Istio's cluster name becomes a label value and part of object names: a DNS-1123 label.
@@ -32,7 +32,8 @@ ADDRESS_TYPES = ("IPAddress", "Hostname")
 
 # The host variables an identity is made of; nothing else of a host is read.
 IDENTITY_VARS = ("kube_context", "kubeconfig_path", "mesh_cluster_name", "mesh_network", "mesh_trust_domain",
-                 "mesh_distribution", "mesh_api_server", "mesh_eastwest_address", "mesh_eastwest_address_type")
+                 "mesh_distribution", "mesh_platform", "mesh_api_server", "mesh_eastwest_address",
+                 "mesh_eastwest_address_type")
 
 # kubernetes.core reads these from the environment; with a host and a credential they override `context`.
 AUTH_ENV_CREDENTIALS = ("K8S_AUTH_API_KEY", "K8S_AUTH_CERT_FILE", "K8S_AUTH_USERNAME")
@@ -128,8 +129,9 @@ def resolve(hosts, environ, home, load_yaml):
         network = _text(hv.get("mesh_network"))
         trust_domain = _text(hv.get("mesh_trust_domain")) or DEFAULT_TRUST_DOMAIN
         distribution = _text(hv.get("mesh_distribution")) or DEFAULT_DISTRIBUTION
+        platform = _text(hv.get("mesh_platform")) or DEFAULT_PLATFORM
         item = {"host": host, "cluster_name": name, "network": network, "trust_domain": trust_domain,
-                "distribution": distribution, "context": context, "server": None, "kubeconfig": None,
+                "distribution": distribution, "platform": platform, "context": context, "server": None, "kubeconfig": None,
                 "kubeconfig_path": _text(hv.get("kubeconfig_path")), "api_server": _text(hv.get("mesh_api_server")),
                 "eastwest_address": _text(hv.get("mesh_eastwest_address")),
                 "eastwest_address_type": _text(hv.get("mesh_eastwest_address_type"))}
@@ -137,6 +139,9 @@ def resolve(hosts, environ, home, load_yaml):
         if distribution not in DISTRIBUTIONS:
             problems.append("%s: mesh_distribution=%r is not a distribution: use one of %s"
                             % (host, distribution, ", ".join(sorted(DISTRIBUTIONS))))
+        if platform not in PLATFORMS:
+            problems.append("%s: mesh_platform=%r is not a platform: use one of %s"
+                            % (host, platform, ", ".join(sorted(PLATFORMS))))
         if item["eastwest_address_type"] is not None and item["eastwest_address_type"] not in ADDRESS_TYPES:
             problems.append("%s: mesh_eastwest_address_type=%r: use %s (or leave it out: it follows the address)"
                             % (host, item["eastwest_address_type"], " or ".join(ADDRESS_TYPES)))

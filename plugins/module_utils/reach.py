@@ -21,6 +21,8 @@ from ansible_collections.ambientmesh.multicluster.plugins.module_utils.distribut
     DISTRIBUTIONS, eastwest_address)
 
 DEFAULT_TIMEOUT = 10
+# A namespace no cluster has: its rules review holds only what ClusterRoleBindings grant (no RoleBinding lives there).
+RULES_REVIEW_NAMESPACE = "ambientmesh-access-review-none"
 
 
 def _client(paths, context):
@@ -82,19 +84,33 @@ def problems(clusters, timeout=DEFAULT_TIMEOUT):
 
 
 def access_problems(clusters, steps, timeout=DEFAULT_TIMEOUT):
-    """[problem] for every cluster whose credential may not do all that `steps` need (access.STEPS), asked with
-    SelfSubjectAccessReviews, so a missing verb is found before the first write, not half-way."""
+    """[problem] for every cluster whose credential may not do all that `steps` need (access.STEPS), so a missing
+    verb is found before the first write, not half-way.
+
+    One SelfSubjectRulesReview per cluster answers every question when RBAC is the only authorizer (the review is
+    asked for a namespace that does not exist, so only cluster-wide grants count, as the installer ClusterRole is
+    bound); a question its rules do not allow is asked again as a SelfSubjectAccessReview when the review says it
+    is incomplete (another authorizer, e.g. a webhook, may allow what RBAC does not list)."""
     from kubernetes import client
 
     def one(c):
         with _client(c["kubeconfig"], c["context"]) as api:
             authz = client.AuthorizationV1Api(api)
+            review = authz.create_self_subject_rules_review(
+                {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+                 "spec": {"namespace": RULES_REVIEW_NAMESPACE}}, _request_timeout=timeout)
+            status = api.sanitize_for_serialization(review.status) or {}
+            rules = status.get("resourceRules") or []
 
             def allowed(group, resource, subresource, verb):
-                review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                          "spec": {"resourceAttributes": {"group": group, "resource": resource,
-                                                          "subresource": subresource, "verb": verb}}}
-                return bool(authz.create_self_subject_access_review(review, _request_timeout=timeout).status.allowed)
+                if access.rules_allow(rules, group, resource, subresource, verb):
+                    return True
+                if not status.get("incomplete"):
+                    return False
+                ask = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                       "spec": {"resourceAttributes": {"group": group, "resource": resource,
+                                                       "subresource": subresource, "verb": verb}}}
+                return bool(authz.create_self_subject_access_review(ask, _request_timeout=timeout).status.allowed)
 
             gaps = access.missing(allowed, steps)
         if not gaps:

@@ -16,7 +16,7 @@ description:
   - Runs on the controller (an action plugin). Every playbook of the collection runs it first, once; run it first
     in your own playbooks that include the roles.
   - Reads, for each host in O(hosts), C(kube_context), C(kubeconfig_path), C(mesh_cluster_name), C(mesh_network),
-    C(mesh_trust_domain), C(mesh_distribution), C(mesh_api_server), C(mesh_eastwest_address) and
+    C(mesh_trust_domain), C(mesh_distribution), C(mesh_platform), C(mesh_api_server), C(mesh_eastwest_address) and
     C(mesh_eastwest_address_type), and the kubeconfig files those name (contexts and server addresses only; no
     credential is read into the result).
   - Publishes the resolved identities as the fact C(mesh_clusters) (a dict by host, the same on every host of the
@@ -120,6 +120,9 @@ clusters:
     distribution:
       description: C(mesh_distribution), else C(solo).
       type: str
+    platform:
+      description: C(mesh_platform), else C(kubernetes).
+      type: str
     server:
       description: The API server the context points at, when the kubeconfig is on the controller.
       type: str
@@ -137,7 +140,7 @@ clusters:
       type: str
   sample:
     - {host: cluster1, cluster_name: cluster1, network: network1, trust_domain: cluster.local, distribution: solo,
-       context: cluster1, server: "https://cluster1.example:6443", kubeconfig_path: null, api_server: null,
+       platform: kubernetes, context: cluster1, server: "https://cluster1.example:6443", kubeconfig_path: null, api_server: null,
        eastwest_address: 192.0.2.10, eastwest_address_type: IPAddress}
 ansible_facts:
   description: C(mesh_clusters), the same identities by host, and C(mesh_eastwest_read) (O(eastwest)).

@@ -362,7 +362,7 @@ PREFLIGHT_ERRORS = {
     "unknown-distribution": ({"mesh_distribution": "istio", "mesh_solo_license": LICENSE}, {},
                              "mesh_distribution='istio' is not a distribution: use one of solo, upstream"),
     "unknown-platform": ({"mesh_distribution": "upstream", "mesh_platform": "eks"}, {},
-                         "value of ambient_platform must be one of: kubernetes, openshift, got: eks"),
+                         "mesh_platform='eks' is not a platform: use one of kubernetes, openshift"),
     "unreachable-chart-repo": ({"mesh_distribution": "upstream"}, {"ambient_chart_source": "http://127.0.0.1:9/charts"},
                                "ambient_chart_source=http://127.0.0.1:9/charts (repo, version %s): cannot read chart" % pins.ISTIO),
     "missing-chart-dir": ({"mesh_distribution": "upstream"}, {"ambient_chart_source": "/nonexistent/charts"},

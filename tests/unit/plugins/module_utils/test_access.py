@@ -41,3 +41,30 @@ def test_missing_lists_each_denied_verb_once_with_the_first_step_that_needs_it()
 
 def test_unknown_steps_are_named():
     assert access.unknown_steps(["trust", "gateway", "verify", "istio"]) == ["gateway", "istio"]
+
+
+def test_rules_allow_matches_as_the_rbac_authorizer_does():
+    from ansible_collections.ambientmesh.multicluster.plugins.module_utils.access import rules_allow
+    admin = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
+    assert rules_allow(admin, "apps", "deployments", "scale", "patch")
+    rules = [{"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
+             {"apiGroups": ["apps"], "resources": ["deployments/*"], "verbs": ["patch"]},
+             {"apiGroups": [""], "resources": ["*/ephemeralcontainers"], "verbs": ["update"]},
+             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["cacerts"]}]
+    assert rules_allow(rules, "", "pods", "", "list") and rules_allow(rules, "", "pods", "log", "get")
+    assert not rules_allow(rules, "", "pods", "", "delete")
+    assert not rules_allow(rules, "", "pods", "exec", "get")  # a subresource is not its resource
+    assert rules_allow(rules, "apps", "deployments", "scale", "patch")
+    assert not rules_allow(rules, "apps", "deployments", "", "patch")  # deployments/* is subresources only
+    assert rules_allow(rules, "", "pods", "ephemeralcontainers", "update")
+    assert not rules_allow(rules, "apps", "pods", "", "get")  # another group
+    assert not rules_allow(rules, "", "secrets", "", "get")  # named only: not an unnamed request
+
+
+def test_the_installer_cluster_role_allows_every_question_of_every_step():
+    from ansible_collections.ambientmesh.multicluster.plugins.module_utils import access
+    rules = access.cluster_role_rules()
+    assert access.missing(lambda *q: access.rules_allow(rules, *q), access.ORDER) == []
+    without_escalate = [dict(r, verbs=[v for v in r["verbs"] if v != "escalate"]) for r in rules]
+    gaps = access.missing(lambda *q: access.rules_allow(without_escalate, *q), access.ORDER)
+    assert ("ambient", "escalate clusterroles.rbac.authorization.k8s.io") in gaps

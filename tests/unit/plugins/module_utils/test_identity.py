@@ -147,3 +147,10 @@ def test_the_api_server_for_remote_secrets_is_a_url(kubeconfig):
     assert got == ["cluster1: mesh_api_server='api.example:6443' must be a URL such as https://api.cluster1.example:6443"]
     items = resolve(hosts(kubeconfig), {}, "/nonexistent", yaml.safe_load)
     assert [(i["api_server"], i["kubeconfig_path"]) for i in items] == [(None, kubeconfig), (None, kubeconfig)]
+
+
+def test_the_platform_is_one_of_the_table(kubeconfig):
+    got = problems(hosts(kubeconfig, cluster2={"mesh_platform": "eks"}))
+    assert got == ["cluster2: mesh_platform='eks' is not a platform: use one of kubernetes, openshift"]
+    items = resolve(hosts(kubeconfig, cluster1={"mesh_platform": "openshift"}), {}, "/nonexistent", yaml.safe_load)
+    assert [i["platform"] for i in items] == ["openshift", "kubernetes"]
