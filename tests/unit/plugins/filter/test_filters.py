@@ -3,10 +3,10 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ambientmesh.multicluster.plugins.filter.distribution import _distribution
-from ansible_collections.ambientmesh.multicluster.plugins.filter.gateway_product import _product
-from ansible_collections.ambientmesh.multicluster.plugins.filter.global_backend import _global_backend
-from ansible_collections.ambientmesh.multicluster.plugins.filter.global_host import FilterModule
+from ansible_collections.ambientmesh.multicluster.plugins.filter.tables import (
+    distribution as _distribution, gateway_product as _product, global_backend as _global_backend,
+    platform as _platform)
+from ansible_collections.ambientmesh.multicluster.plugins.filter.tables import FilterModule
 from ansible_collections.ambientmesh.multicluster.plugins.filter.mesh_peers import mesh_peers
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import distributions
 
@@ -35,6 +35,9 @@ def test_tables_name_the_variable_and_the_choices():
         _product("nginx")
     assert _product("gloo-gateway", gateway="http") == "gloo-proxy-http"
     assert _product("kgateway", gateway="http") == "http"
+    assert _platform("openshift")["node_namespace"] == "kube-system"
+    with pytest.raises(AnsibleFilterError, match="mesh_platform='eks' is not a platform: use one of kubernetes, openshift"):
+        _platform("eks")
 
 
 def test_products_per_distribution_are_derived_from_the_product_table():
