@@ -248,7 +248,7 @@ def test_drill_through_the_role_scales_restores_and_reports(app, kube, make_inve
     assert again.rc == 0, again
     # The new report is the run's output, not a change.
     assert again.stats[c2]["changed"] == 0 and again.stats[c1]["changed"] == 0, again.changed_tasks
-    assert "ok: [%s -> localhost]" % c1 in again.stdout.split("TASK [ambientmesh.multicluster.verify : Write the report]")[1].split("TASK")[0]
+    assert "ok: [%s -> localhost]" % c1 in again.stdout.split("TASK [ambientmesh.multicluster.verify : Report | write it]")[1].split("TASK")[0]
     assert len(reports(tmp_path)) == 6
     assert_restored(kube, c1)
 
@@ -261,7 +261,7 @@ def test_check_mode_scales_nothing_and_shows_the_report_diff(app, kube, make_inv
     assert res.rc == 0, res
     assert set(watch.replicas()) == {1} and len(set(s[3] for s in watch.seen)) == 1, "the Deployment was touched"
     assert reports(tmp_path) == []
-    shown = res.stdout.split("TASK [ambientmesh.multicluster.verify : Show the report a real run would write]")[1]
+    shown = res.stdout.split("TASK [ambientmesh.multicluster.verify : Report | show what a real run would write]")[1]
     assert "# Multicluster ambient mesh verification: PASSED" in shown.split("TASK [")[0]
     assert res.changed == 0, res.changed_tasks  # the report is output, not a change
 
