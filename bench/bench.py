@@ -10,7 +10,8 @@ site.yml as a plain ansible-playbook run and as an ansible-runner job (AWX's eng
 of its artifacts folder.
 
 `site` also counts the API requests of the no-op rerun per cluster and verb (kube-apiserver's
-apiserver_request_total before and after, less the lab's own background measured just before).
+apiserver_request_total before and after, less the lab's own background measured just before), and lists its ten
+slowest tasks (bench/callback/task_times.py, a callback enabled for that run only).
 `scale`: on light labs (etcd + kube-apiserver + token controllers, `Lab.up(light=True)`) of 2, 8, 16 and 32
 clusters, the trust and link steps (forks >= N), t(N)/t(2), changed counts, memory per cluster and how the cost
 grows (BENCH_SCALE_SIZES="2 8" picks other sizes).
@@ -90,6 +91,18 @@ def playbook(lab, inventory, book, *extra, env=None):
     changed = sum(int(m.group(3)) for m in RECAP.finditer(proc.stdout))
     tasks = len(re.findall(r"^TASK \[", proc.stdout, re.M))
     return secs, changed, tasks, proc.stdout
+
+
+def task_times(path):
+    """Environment that has bench/callback/task_times.py write each task's wall time to path."""
+    return {"ANSIBLE_CALLBACK_PLUGINS": str(REPO / "bench" / "callback"), "ANSIBLE_CALLBACKS_ENABLED": "task_times",
+            "BENCH_TASK_TIMES": str(path)}
+
+
+def slowest(path, n=10):
+    """The n slowest tasks of a run task_times() recorded: {"name (hosts run/skipped)": seconds}."""
+    rows = sorted(json.loads(Path(path).read_text()), key=lambda r: -r[1])[:n]
+    return dict(("%s (%d run, %d skipped)" % (name, run, skipped), secs) for name, secs, run, skipped in rows)
 
 
 def recap(stdout):
@@ -213,8 +226,10 @@ def bench_site(work, figures):
                                               for p in pods if p["pid"]) / 2, 0)
         names = ["cluster1", "cluster2"]
         figures["site_noop_load"] = loadavg()
+        times = work / "site-noop-task-times.json"
         (secs, changed, tasks, _), raw, net, bg = net_requests(
-            lab, names, lambda: playbook(lab, inv, REPO / "site.yml", "--skip-tags", "verify"))
+            lab, names, lambda: playbook(lab, inv, REPO / "site.yml", "--skip-tags", "verify", env=task_times(times)))
+        figures["site_noop_slowest_tasks_s"] = slowest(times)
         figures["site_noop_s"] = round(secs, 1)
         figures["site_noop_changed"] = changed
         figures["site_noop_tasks"] = tasks
@@ -381,7 +396,7 @@ def bench_scale(work, figures):
             if n == sizes[0]:
                 # the remote_secret method (upstream) on the same light lab: needs the token controller
                 secs, changed, _, _ = playbook(lab, inv, REPO / "playbooks" / "link.yml", "--forks", forks,
-                                               "-e", "link_distribution=upstream")
+                                               "-e", "mesh_distribution=upstream")
                 figures[key + "_link_upstream_s"] = round(secs, 1)
                 figures[key + "_link_upstream_changed"] = changed
             done.append(n)

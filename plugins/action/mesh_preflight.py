@@ -14,7 +14,7 @@ import yaml
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import IDENTITY_VARS, resolve
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import IDENTITY_VARS, checked_before, resolve
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import access, reach
 
 
@@ -48,8 +48,16 @@ class ActionModule(ActionBase):
         for name in names:
             hv = hostvars[name]  # templated on read
             hosts[name] = dict((var, hv.get(var)) for var in IDENTITY_VARS)
+        facts = task_vars.get("ansible_facts") or {}
         try:
             clusters = resolve(hosts, os.environ, os.path.expanduser("~"), yaml.safe_load)
+            if not args["steps"] and checked_before(clusters, facts.get("mesh_clusters"),
+                                                    args["eastwest"] and not facts.get("mesh_eastwest_read")):
+                # an earlier preflight of this run (site.yml's first) reached every cluster with this identity
+                result.update(changed=False, clusters=[facts["mesh_clusters"][c["host"]] for c in clusters],
+                              ansible_facts={"mesh_clusters": facts["mesh_clusters"],
+                                             "mesh_eastwest_read": bool(facts.get("mesh_eastwest_read"))})
+                return result
             timeout = _timeout(task_vars.get("mesh_api_timeout", reach.DEFAULT_TIMEOUT))
             unreachable = reach.problems(clusters, timeout)
             if unreachable:

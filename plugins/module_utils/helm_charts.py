@@ -48,3 +48,64 @@ def charts_problem(source, where, source_var, version_var, failed):
             "private registry" % (source_var, source, where["kind"],
                                   "" if where["kind"] == "local" else ", version %s" % where["version"],
                                   ", ".join(chart for chart, _why in failed), failed[0][1].strip(), source_var, version_var))
+
+
+def releases_problem(releases, charts, crds_of=()):
+    """Why the releases (or crds_of) option is unusable (a missing key, a chart not among charts), or None."""
+    unknown = [chart for chart in crds_of if chart not in charts]
+    if unknown:
+        return "crds_of names chart(s) %s, which are not in charts (%s)" % (", ".join(unknown), ", ".join(charts))
+    for i, r in enumerate(releases):
+        missing = [k for k in ("name", "namespace", "chart") if not isinstance(r.get(k), str) or not r.get(k)]
+        if missing:
+            return "releases[%d] has no %s: give each release its name, namespace and chart" % (i, ", ".join(missing))
+        if r["chart"] not in charts:
+            return "releases[%d] (%s) names chart %s, which is not in charts (%s)" % (i, r["name"], r["chart"], ", ".join(charts))
+    return None
+
+
+def crd_names(rendered):
+    """Sorted names of the CustomResourceDefinitions in rendered manifests (`helm template` output)."""
+    from ansible.module_utils.common.yaml import yaml_load_all
+
+    return sorted(doc["metadata"]["name"] for doc in yaml_load_all(rendered or "")
+                  if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition")
+
+
+def chart_id(show_chart):
+    """'name-version' of a chart from `helm show chart` output, as `helm list` names a release's chart; None when
+    the output has no name or version."""
+    from ansible.module_utils.common.yaml import yaml_load
+
+    meta = yaml_load(show_chart or "") or {}
+    if not isinstance(meta, dict) or not meta.get("name") or not meta.get("version"):
+        return None
+    return "%s-%s" % (meta["name"], meta["version"])
+
+
+def values_digest(values):
+    """sha256 of a release's user-supplied values in one canonical JSON form: a role passes the digests of the values
+    its Helm tasks will pass, so values that may hold a licence never become module options (and None is {}, as
+    kubernetes.core.helm reads Helm's "null")."""
+    import hashlib
+    import json
+
+    text = json.dumps(values or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def release_state(listed, chart, deployed_values, digest):
+    """Whether a release is already what kubernetes.core.helm would leave it as, by the same test that module
+    applies without the helm-diff plugin (its default_check): deployed, the same chart name and version, the same
+    user-supplied values. listed: the release's `helm list -o json` entry or None; deployed_values: its `helm get
+    values -o json`, parsed (None for none); digest: values_digest() of the values wanted. Returns (current, why)
+    with why a short reason."""
+    if listed is None:
+        return False, "not installed"
+    if listed.get("status") != "deployed":
+        return False, "status %s" % listed.get("status")
+    if chart is None or listed.get("chart") != chart:
+        return False, "chart %s, wanted %s" % (listed.get("chart"), chart)
+    if values_digest(deployed_values) != digest:
+        return False, "values differ"
+    return True, "deployed, same chart and values"

@@ -240,3 +240,21 @@ def _across(items, problems):
 
 def _suggest(value):
     return re.sub(r"[^-a-z0-9.]", "-", value.lower()).strip("-.")[:63] or "network1"
+
+
+# What a later read adds to a resolved identity (the kubeconfig files are dropped before it is published).
+_READ_FIELDS = ("kubeconfig", "eastwest_address", "eastwest_address_type")
+
+
+def checked_before(clusters, known, need_eastwest):
+    """Whether known (the mesh_clusters fact) already holds every one of the resolved clusters with the same
+    identity, so that no cluster needs to be reached again; never when east-west addresses are needed and unread."""
+    if need_eastwest or not known:
+        return False
+    for c in clusters:
+        k = known.get(c["host"])
+        if not isinstance(k, dict) or any(k.get(f) != v for f, v in c.items() if f not in _READ_FIELDS):
+            return False
+        if c.get("eastwest_address") and c["eastwest_address"] != k.get("eastwest_address"):
+            return False
+    return True

@@ -25,13 +25,23 @@ DEFAULT_TIMEOUT = 10
 RULES_REVIEW_NAMESPACE = "ambientmesh-access-review-none"
 
 
+# One loaded configuration per (kubeconfig files, context) for the life of the process: a preflight asks each
+# cluster up to three things (/version, the rules review, the east-west Service) and loading a kubeconfig (YAML,
+# certificate files) is the dearest part of a question.
+_CONFIGS = {}
+
+
 def _client(paths, context):
     from kubernetes import client, config
 
-    cfg = client.Configuration()
-    config.load_kube_config(config_file=os.pathsep.join(paths), context=context, client_configuration=cfg,
-                            persist_config=False)
-    cfg.retries = False   # one try: urllib3 would retry a read timeout three times
+    key = (tuple(paths), context)
+    cfg = _CONFIGS.get(key)
+    if cfg is None:
+        cfg = client.Configuration()
+        config.load_kube_config(config_file=os.pathsep.join(paths), context=context, client_configuration=cfg,
+                                persist_config=False)
+        cfg.retries = False   # one try: urllib3 would retry a read timeout three times
+        _CONFIGS[key] = cfg
     return client.ApiClient(cfg)
 
 

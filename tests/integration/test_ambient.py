@@ -269,7 +269,7 @@ MATRIX = [
 
 @pytest.mark.parametrize("matrix", MATRIX, ids=["solo-k8s+upstream-ocp", "upstream-k8s+solo-ocp"])
 def test_install_rerun_check_diff_teardown(matrix, make_inventory, run_playbook, lab, base_vars, values,
-                                           get, releases, cleanup, cluster_names, kubectl):
+                                           get, releases, cleanup, cluster_names, kubectl, helm):
     assert cluster_names[:2] == ["cluster1", "cluster2"]
     inventory = make_inventory(
         dict((c, {"mesh_distribution": d, "mesh_platform": p}) for c, (d, p) in matrix.items()),
@@ -326,6 +326,22 @@ def test_install_rerun_check_diff_teardown(matrix, make_inventory, run_playbook,
             assert check.rc == 0 and check.changed == 0, check
             for cluster in matrix:  # no Helm upgrade happened on the reruns
                 assert {releases(cluster)[r]["revision"] for r in RELEASES.values()} == {"1"}
+            # ...and no Helm task even ran: the preflight found every release current
+            helm_tasks = re.findall(r"^TASK \[[^\]]*Helm \| release [^\]]*\][^\n]*\n(.*?)(?=^TASK \[|^PLAY )",
+                                    second.stdout, re.M | re.S)
+            assert len(helm_tasks) == len(RELEASES), second.stdout
+            assert all(re.findall(r"^(\w+): \[", t, re.M) == ["skipping"] * len(matrix) for t in helm_tasks), helm_tasks
+
+            # Values changed out of band (helm upgrade --reuse-values): the release is no longer current, so the
+            # next run's Helm task runs and puts the role's values back.
+            drifted = cluster_names[0]
+            helm(drifted, "upgrade", "istio-base", str(CHARTS / "base"), "-n", "istio-system", "--reuse-values",
+                 "--set", "drift=out-of-band")
+            assert values(drifted, "base", "istio-system").get("drift") == "out-of-band"
+            fixed = run_playbook(site, inventory, base_vars)
+            assert fixed.rc == 0 and fixed.changed == 1 and fixed.stats[drifted]["changed"] == 1, fixed
+            assert "drift" not in values(drifted, "base", "istio-system")
+            assert releases(drifted)["istio-base"]["revision"] == "3"
 
             # A changed network (in the inventory, the one place it is read): check mode with diff shows it and
             # leaves the clusters alone.

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import resolve
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.identity import checked_before, resolve
 
 KUBECONFIG = {
     "current-context": "one",
@@ -154,3 +154,32 @@ def test_the_platform_is_one_of_the_table(kubeconfig):
     assert got == ["cluster2: mesh_platform='eks' is not a platform: use one of kubernetes, openshift"]
     items = resolve(hosts(kubeconfig, cluster1={"mesh_platform": "openshift"}), {}, "/nonexistent", yaml.safe_load)
     assert [i["platform"] for i in items] == ["openshift", "kubernetes"]
+
+
+def published(clusters, **eastwest):
+    """The mesh_clusters fact as the preflight publishes it: kubeconfig files dropped, east-west addresses read."""
+    out = {}
+    for c in clusters:
+        c = dict(c, **eastwest.get(c["host"], {}))
+        c.pop("kubeconfig")
+        out[c["host"]] = c
+    return out
+
+
+def test_a_later_preflight_of_the_run_reaches_no_cluster_when_nothing_changed(kubeconfig):
+    clusters = resolve(hosts(kubeconfig), {}, "/nonexistent", yaml.safe_load)
+    known = published(clusters, cluster1={"eastwest_address": "192.0.2.1", "eastwest_address_type": "IPAddress"})
+    assert checked_before(clusters, known, need_eastwest=False) is True
+    # nothing known yet, east-west addresses wanted and not read, a host missing: reach the clusters
+    assert checked_before(clusters, None, need_eastwest=False) is False
+    assert checked_before(clusters, known, need_eastwest=True) is False
+    assert checked_before(clusters, {"cluster1": known["cluster1"]}, need_eastwest=False) is False
+    # an identity that differs from the one published (another network, context or inventory address)
+    moved = resolve(hosts(kubeconfig, cluster2={"mesh_network": "network9"}), {}, "/nonexistent", yaml.safe_load)
+    assert checked_before(moved, known, need_eastwest=False) is False
+    swapped = resolve(hosts(kubeconfig, cluster1={"kube_context": "two"}, cluster2={"kube_context": "one"}),
+                      {}, "/nonexistent", yaml.safe_load)
+    assert checked_before(swapped, known, need_eastwest=False) is False
+    pinned = resolve(hosts(kubeconfig, cluster1={"mesh_eastwest_address": "192.0.2.7"}), {}, "/nonexistent",
+                     yaml.safe_load)
+    assert checked_before(pinned, known, need_eastwest=False) is False
