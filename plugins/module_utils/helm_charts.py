@@ -94,18 +94,18 @@ def values_digest(values):
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-def release_state(listed, chart, deployed_values, digest):
+def release_state(listed, chart, read_values, digest):
     """Whether a release is already what kubernetes.core.helm would leave it as, by the same test that module
     applies without the helm-diff plugin (its default_check): deployed, the same chart name and version, the same
-    user-supplied values. listed: the release's `helm list -o json` entry or None; deployed_values: its `helm get
-    values -o json`, parsed (None for none); digest: values_digest() of the values wanted. Returns (current, why)
-    with why a short reason."""
+    user-supplied values. listed: the release's `helm list -o json` entry or None; read_values(): its `helm get
+    values -o json`, parsed (None for none), asked only when the listing already matches; digest: values_digest()
+    of the values wanted. Returns (current, why) with why a short reason."""
     if listed is None:
         return False, "not installed"
     if listed.get("status") != "deployed":
         return False, "status %s" % listed.get("status")
     if chart is None or listed.get("chart") != chart:
         return False, "chart %s, wanted %s" % (listed.get("chart"), chart)
-    if values_digest(deployed_values) != digest:
+    if values_digest(read_values()) != digest:
         return False, "values differ"
     return True, "deployed, same chart and values"

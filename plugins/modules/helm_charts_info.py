@@ -178,18 +178,19 @@ def read_releases(module, p, ids):
             module.fail_json(msg="helm list -n %s failed: %s" % (namespace, (err or out).strip()))
         for item in json.loads(out or "[]") or []:
             listed[(namespace, item.get("name"))] = item
+
+    def read_values(r):
+        rc, out, err = module.run_command([p["binary"], "get", "values", r["name"], "-n", r["namespace"], "-o", "json"],
+                                          environ_update=env)
+        if rc != 0:
+            module.fail_json(msg="helm get values %s -n %s failed: %s" % (r["name"], r["namespace"], (err or out).strip()))
+        return json.loads(out or "null")
+
     states = {}
     for r in p["releases"]:
-        item = listed.get((r["namespace"], r["name"]))
-        deployed = None
-        if item is not None and item.get("status") == "deployed" and item.get("chart") == ids.get(r["chart"]):
-            rc, out, err = module.run_command([p["binary"], "get", "values", r["name"], "-n", r["namespace"], "-o", "json"],
-                                              environ_update=env)
-            if rc != 0:
-                module.fail_json(msg="helm get values %s -n %s failed: %s" % (r["name"], r["namespace"], (err or out).strip()))
-            deployed = json.loads(out or "null")
         wanted = p["values_digests"].get(r["name"]) or helm_charts.values_digest(None)
-        states[r["name"]] = helm_charts.release_state(item, ids.get(r["chart"]), deployed, wanted)
+        states[r["name"]] = helm_charts.release_state(listed.get((r["namespace"], r["name"])), ids.get(r["chart"]),
+                                                      lambda r=r: read_values(r), wanted)
     return states
 
 
@@ -209,6 +210,9 @@ def main():
         kubeconfig=dict(type="path"),
     ), supports_check_mode=True)
     p = module.params
+    problem = helm_charts.releases_problem(p["releases"], p["charts"], p["crds_of"])
+    if problem:  # bad input, named before helm runs
+        module.fail_json(msg=problem)
     try:
         rc, out, err = module.run_command([p["binary"], "version", "--short"], handle_exceptions=False)
     except OSError as e:  # a missing or non-executable binary: named with its variable, not a traceback
@@ -224,9 +228,6 @@ def main():
             failed.append((chart, cerr or cout or "rc %s" % crc))
         ids[chart] = helm_charts.chart_id(cout) if crc == 0 else None
     problem = helm_charts.charts_problem(p["source"], where, p["source_var"], p["version_var"], failed)
-    if problem:
-        module.fail_json(msg=problem)
-    problem = helm_charts.releases_problem(p["releases"], p["charts"], p["crds_of"])
     if problem:
         module.fail_json(msg=problem)
     states = read_releases(module, p, ids)

@@ -49,20 +49,25 @@ def test_a_release_is_current_only_when_deployed_with_the_same_chart_and_values(
     listed = {"name": "istiod", "status": "deployed", "chart": "istiod-1.31.0"}
     values = {"global": {"network": "network1"}, "env": {"A": "true"}, "ports": [15008]}
     digest = helm_charts.values_digest(values)
-    assert helm_charts.release_state(listed, "istiod-1.31.0", values, digest) == (
+    assert helm_charts.release_state(listed, "istiod-1.31.0", lambda: values, digest) == (
         True, "deployed, same chart and values")
     # the digest does not depend on key order; kubernetes.core.helm's "null" values equal {}
     reordered = {"ports": [15008], "env": {"A": "true"}, "global": {"network": "network1"}}
     assert helm_charts.values_digest(reordered) == digest
-    assert helm_charts.release_state(listed, "istiod-1.31.0", None, helm_charts.values_digest({}))[0] is True
-    # each difference makes the Helm task run, which then decides as it always does
-    assert helm_charts.release_state(None, "istiod-1.31.0", None, digest) == (False, "not installed")
-    assert helm_charts.release_state(dict(listed, status="failed"), "istiod-1.31.0", values, digest) == (
+    assert helm_charts.release_state(listed, "istiod-1.31.0", lambda: None, helm_charts.values_digest({}))[0] is True
+    # each difference makes the Helm task run, which then decides as it always does; values are read only when
+    # the listing matches (one `helm get values` fewer per release that is not even deployed)
+
+    def unread():
+        raise AssertionError("values read although the listing already differs")
+
+    assert helm_charts.release_state(None, "istiod-1.31.0", unread, digest) == (False, "not installed")
+    assert helm_charts.release_state(dict(listed, status="failed"), "istiod-1.31.0", unread, digest) == (
         False, "status failed")
-    assert helm_charts.release_state(listed, "istiod-1.32.0", values, digest) == (
+    assert helm_charts.release_state(listed, "istiod-1.32.0", unread, digest) == (
         False, "chart istiod-1.31.0, wanted istiod-1.32.0")
-    assert helm_charts.release_state(listed, None, values, digest)[0] is False
-    assert helm_charts.release_state(listed, "istiod-1.31.0", dict(values, drift="out-of-band"), digest) == (
+    assert helm_charts.release_state(listed, None, unread, digest)[0] is False
+    assert helm_charts.release_state(listed, "istiod-1.31.0", lambda: dict(values, drift="out-of-band"), digest) == (
         False, "values differ")
     # a type change counts: the string "true" is not the boolean true, 15008 is not "15008"
     assert helm_charts.values_digest({"env": {"A": True}}) != helm_charts.values_digest({"env": {"A": "true"}})
