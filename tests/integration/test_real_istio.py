@@ -162,15 +162,23 @@ def test_every_istiod_syncs_every_peer_and_verify_reads_it_from_prometheus(mesh,
            "by istiod |" in md
 
 
+def istiod_pods(lab, cluster):
+    return {p["pod"] for p in lab_agent.read_status(lab.dir).get(cluster, [])}
+
+
 def restart_istiod(lab, kubectl, cluster):
-    before = (lab.istiod(cluster) or {}).get("pod")
+    """Waits until every istiod process of `cluster` is new and one is Ready: an old pod still terminating would
+    answer for the cluster with the state it had before."""
+    before = istiod_pods(lab, cluster)
     kubectl(cluster, "rollout", "restart", "deployment/istiod", "-n", "istio-system")
-    wait_for("a new Ready istiod in %s" % cluster, lambda: lab.istiod(cluster), timeout=120,
-             accept=lambda p: p and p["pod"] != before)
+    wait_for("only new istiod processes in %s, one Ready" % cluster,
+             lambda: lab_agent.read_status(lab.dir).get(cluster, []), timeout=120,
+             accept=lambda ps: any(p["ready"] for p in ps) and not {p["pod"] for p in ps} & before)
 
 
 def new_istiod_processes(lab, cluster, before):
-    return [p for p in lab_agent.read_status(lab.dir).get(cluster, []) if p["pod"] != before]
+    """The istiod processes of `cluster` whose pod is not in the set `before`."""
+    return [p for p in lab_agent.read_status(lab.dir).get(cluster, []) if p["pod"] not in before]
 
 
 def clusterz_at(address, cluster):
@@ -195,7 +203,9 @@ def test_a_reader_lacking_what_istiod_needs_shows_not_synced(resource, mesh, lab
             "-p", json.dumps([{"op": "replace", "path": "/rules", "value": rules}]))
     try:
         if resource == "customresourcedefinitions":
-            before = (lab.istiod("cluster1") or {}).get("pod")
+            # every pod from before: the previous test's restart may leave an old one terminating, whose watches
+            # outlive the reader's change and still report synced
+            before = istiod_pods(lab, "cluster1")
             kubectl("cluster1", "rollout", "restart", "deployment/istiod", "-n", "istio-system")
             new = wait_for("a new istiod process in cluster1", lambda: new_istiod_processes(lab, "cluster1", before),
                            timeout=120)[-1]
