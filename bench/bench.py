@@ -316,6 +316,27 @@ def eastwest(names):
                 for i, c in enumerate(names, 1))
 
 
+def lab_cpu_s(lab):
+    """CPU seconds (user + system) the lab's processes (etcd, API servers, controllers) have used so far."""
+    total = 0
+    for p in lab.running():
+        try:
+            fields = Path("/proc/%d/stat" % p["pid"]).read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def playbook_cpu(lab, *args, **kwargs):
+    """playbook(), plus the CPU seconds it used (Ansible and its workers) and the lab's servers used meanwhile."""
+    before, before_lab = os.times(), lab_cpu_s(lab)
+    out = playbook(lab, *args, **kwargs)
+    after = os.times()
+    ansible = after.children_user - before.children_user + after.children_system - before.children_system
+    return out, round(ansible, 1), round(lab_cpu_s(lab) - before_lab, 1)
+
+
 def rss_by_component(lab):
     """Mean RSS (MiB) per component over the clusters: {'etcd': .., 'apiserver': .., 'kcm': ..}."""
     per = {}
@@ -378,10 +399,17 @@ def bench_scale(work, figures):
             t_trust[n] = secs
             figures[key + "_trust_s"] = round(secs, 1)
             figures[key + "_trust_changed"] = changed
-            secs, changed, tasks, _ = playbook(lab, inv, REPO / "playbooks" / "link.yml", "--forks", forks)
+            idle = lab_cpu_s(lab)
+            time.sleep(10)
+            # what the lab's servers burn doing nothing, of the 2 cores the link step shares with them
+            figures[key + "_idle_server_cores"] = round((lab_cpu_s(lab) - idle) / 10, 2)
+            (secs, changed, tasks, _), ansible_cpu, server_cpu = playbook_cpu(
+                lab, inv, REPO / "playbooks" / "link.yml", "--forks", forks)
             t_link[n] = secs
             figures[key + "_link_s"] = round(secs, 1)
             figures[key + "_link_changed"] = changed
+            figures[key + "_link_ansible_cpu_s"] = ansible_cpu
+            figures[key + "_link_server_cpu_s"] = server_cpu
             # the objects a cluster holds afterwards: its own and one per peer
             figures[key + "_link_objects_cluster1"] = len(lab.kubectl(
                 "cluster1", "get", "gateways.gateway.networking.k8s.io,secrets,configmaps", "-A", "-o", "name",

@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one way this collection writes files on the controller (root CA files, verify reports, mesh_link's dest):
 each file is staged beside its target with its final mode, and only when every file is staged is each moved into
-place with AnsibleModule.atomic_move. A reader sees the old file or the new one, never half of one, and a key
-never exists with a wider mode than its own, not even for a moment."""
+place with AnsibleModule.atomic_move (a module) or a rename (an action plugin). A reader sees the old file or the
+new one, never half of one, and a key never exists with a wider mode than its own, not even for a moment."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -40,6 +40,12 @@ def _stage(path, data, mode, dir_mode):
         os.unlink(tmp)
         raise
     return tmp
+
+
+def rename(src, dest, keep_dest_attrs=False):  # pylint: disable=unused-argument
+    """The atomic_move of writers that run on the controller: _stage puts the file beside its target, so a rename
+    is atomic, and the staged mode is what the file keeps."""
+    os.replace(src, dest)
 
 
 def write_files(atomic_move, entries, dir_mode=None):

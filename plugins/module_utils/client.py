@@ -14,6 +14,7 @@ import os
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare import clean
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError, api_error
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import kubeconfig
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 
 try:
@@ -33,6 +34,9 @@ FIELD_MANAGER = "ambientmesh-multicluster"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "ambientmesh.multicluster"
 MERGE_PATCH = "application/merge-patch+json"
+# A list of metadata only, as informers read it: names and labels, never a Secret's data.
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
+UNREAD = object()  # apply()'s before when the caller has not read the object
 
 
 def managed(obj):
@@ -76,6 +80,7 @@ class Kube:
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 
         check_auth_environment(params)
+        kubeconfig.use_libyaml()
         try:
             k8s = get_api_client(**client_args)
         except CoreException as e:
@@ -134,12 +139,25 @@ class Kube:
         except DynamicApiError as e:
             raise api_error("list", kind, label_selector or "*", e, namespace)
 
+    def metadata(self, api_version, kind, namespace=None):
+        """{name: metadata} of every object of a kind (in namespace), from one metadata-only list."""
+        res = self.resource(api_version, kind)
+        try:
+            items = res.get(namespace=namespace, header_params={"Accept": METADATA_LIST}).to_dict().get("items") or []
+        except NotFoundError:
+            return {}
+        except DynamicApiError as e:
+            raise api_error("list", kind, "*", e, namespace)
+        return dict((item["metadata"]["name"], item["metadata"]) for item in items)
+
     # ---- writes ------------------------------------------------------------------------------------------
-    def apply(self, obj, force=True, field_manager=FIELD_MANAGER):
-        """Server-side apply obj; returns (changed, before, after). In check mode the server only dry-runs it."""
+    def apply(self, obj, force=True, field_manager=FIELD_MANAGER, before=UNREAD):
+        """Server-side apply obj; returns (changed, before, after). In check mode the server only dry-runs it.
+        before: the live object (None: known absent) when the caller read it this run, which saves a GET."""
         meta = obj["metadata"]
         res = self.resource(obj["apiVersion"], obj["kind"])
-        before = self.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        if before is UNREAD:
+            before = self.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
         try:
             after = self._dynamic.server_side_apply(
                 res, body=obj, name=meta["name"], namespace=meta.get("namespace"),

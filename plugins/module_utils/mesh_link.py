@@ -18,11 +18,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
-import os
+import copy
 import re
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import (
-    MANAGED_BY_LABEL, MANAGED_BY_VALUE, managed)
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE, UNREAD, Kube, auth_argument_spec, managed)
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare import (
     clean, project, redact_secret, subset_differs)
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.distributions import DISTRIBUTIONS
@@ -36,6 +36,7 @@ DEFAULT_EASTWEST_SERVICE_ACCOUNT = DISTRIBUTIONS["solo"]["eastwest"]["service_ac
 CLUSTER_LABEL = "topology.istio.io/cluster"
 DEFAULT_TRUST_DOMAIN = "cluster.local"
 DEST_MODE = 0o600
+DEST_DIR_MODE = 0o700  # a missing folder of dest is made for the manifests alone
 
 # What `istioctl multicluster link` writes (Solo): HBONE data plane and istiod-to-istiod xDS.
 REMOTE_LISTENERS = [
@@ -191,14 +192,18 @@ def diff_entry(header, before, after, shape=None):
     return {"before_header": header, "after_header": header, "before": before or {}, "after": after or {}}
 
 
-def execute(kube, steps, where, want_diff):
-    """Carry out plan() steps in one cluster (named where); returns (changed, entries, diffs)."""
+def execute(kube, steps, where, want_diff, present=None):
+    """Carry out plan() steps in one cluster (named where); returns (changed, entries, diffs).
+
+    present: the keys (kind, namespace, name) of every object of these kinds the cluster holds, when the caller read
+    them, so a create knows there is nothing before it; an update's before is the live object plan() paired it with."""
     changed, entries, diffs = False, [], []
     for action, obj, live in steps:
         target = obj or live
         before = after = None
         if action in ("create", "update"):
-            did_change, before, after = kube.apply(obj)
+            known = live if action == "update" else None if present is not None and _key(obj) not in present else UNREAD
+            did_change, before, after = kube.apply(obj, before=known)
             if not did_change:
                 action = "unchanged"
         elif action == "prune":
@@ -226,7 +231,9 @@ def _get(kube, obj):
 
 
 def _refuse_foreign(objects_and_live, cluster):
-    foreign = [ref(obj) for obj, live in objects_and_live if live is not None and not managed(live)]
+    """objects_and_live: (object we would write, what the cluster holds under its name: object, metadata or None)."""
+    foreign = [ref(obj) for obj, live in objects_and_live
+               if live is not None and not managed(live if "metadata" in live else {"metadata": live})]
     if foreign:
         raise MeshError("%s already exist in cluster %s and were not made by this collection (no label %s=%s); "
                         "delete them (e.g. links made by istioctl) and rerun"
@@ -244,8 +251,9 @@ def _check_namespace(kube, namespace, cluster, check_mode):
                         "role creates it) or set namespace" % (namespace, cluster))
 
 
-def write_manifests(path, manifests, check_mode, atomic_move):
-    """Write manifests as one YAML stream to path (mode 0600, they may hold tokens); True when it changed."""
+def write_manifests(path, manifests, check_mode):
+    """Write manifests as one YAML stream to path (mode 0600, they may hold tokens; a missing folder is made 0700);
+    True when it changed."""
     from ansible.module_utils.common.yaml import yaml_dump_all
 
     text = yaml_dump_all(manifests, default_flow_style=False, sort_keys=True)
@@ -257,10 +265,10 @@ def write_manifests(path, manifests, check_mode, atomic_move):
         pass
     if check_mode:
         return True
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise MeshError("dest %s: directory %s does not exist; create it first" % (path, directory))
-    atomic_write.write_files(atomic_move, [(path, text.encode("utf-8"), DEST_MODE)])
+    try:
+        atomic_write.write_files(atomic_write.rename, [(path, text.encode("utf-8"), DEST_MODE)], dir_mode=DEST_DIR_MODE)
+    except OSError as e:
+        raise MeshError("dest %s: cannot write it (%s); give a path the controller can write" % (path, e.strerror))
     return True
 
 
@@ -396,7 +404,8 @@ class RemoteSecretBackend(LinkBackend):
         changed, entries, diffs = False, [], []
         for item in self.peers.values():
             name = item["peer"]["name"]
-            did, found, more = execute(item["kube"], plan(item["objects"], item["live"]), name, want_diff)
+            did, found, more = execute(item["kube"], plan(item["objects"], item["live"]), name, want_diff,
+                                       set(map(_key, item["live"])))
             changed, entries, diffs = changed or did, entries + found, diffs + more
             if not item["token"] and not self.check_mode:
                 item["token"] = remote_secret.wait_token(item["kube"], self.spec["namespace"], self.spec["reader"],
@@ -459,14 +468,12 @@ def _desired(spec, backend):
     return [backend.link(p, generate=spec["generate"]) for p in spec["peers"] if not p.get("pending")]
 
 
-def reconcile(spec, local, connect_peer, check_mode=False, want_diff=False, hide=lambda value: None,
-              atomic_move=None):
+def reconcile(spec, local, connect_peer, check_mode=False, want_diff=False, hide=lambda value: None):
     """Make this cluster's links match spec (from validate()).
 
     local() returns the cluster client (Kube) of this cluster, connect_peer(peer) one for a peer; both are
     only called when needed (generate mode with peering contacts no cluster). hide(value) registers a
-    secret value so Ansible masks it anywhere in output. atomic_move is the module's, for dest. Everything
-    is read and checked before the first write.
+    secret value so Ansible masks it anywhere in output. Everything is read and checked before the first write.
     """
     backend = select_backend(spec["method"])(spec, connect_peer, check_mode, hide)
     result = {"changed": False, "cluster": spec["cluster"], "method": spec["method"], "links": []}
@@ -478,11 +485,11 @@ def reconcile(spec, local, connect_peer, check_mode=False, want_diff=False, hide
         result["manifests"] = [shown(m) for m in manifests]
         if spec["dest"]:
             result["dest"] = spec["dest"]
-            result["changed"] = write_manifests(spec["dest"], manifests, check_mode, atomic_move)
+            result["changed"] = write_manifests(spec["dest"], manifests, check_mode)
         return result
 
     kube = local()
-    diffs = []
+    diffs, present = [], None
     result.update((key, []) for key in backend.result_keys)
     live = kube.list(backend.api_version, backend.kind, spec["namespace"], selector())
     for obj in live:  # items of core lists come without them
@@ -498,13 +505,16 @@ def reconcile(spec, local, connect_peer, check_mode=False, want_diff=False, hide
         _check_namespace(kube, spec["namespace"], spec["cluster"], check_mode)
         pending, live = _pending(spec, live, kube, backend)
         live_names = set(o["metadata"]["name"] for o in live)
-        _refuse_foreign([(o, _get(kube, o)) for o in map(backend.probe, spec["peers"])
-                         if o["metadata"]["name"] not in live_names], spec["cluster"])
+        missing = [o for o in map(backend.probe, spec["peers"]) if o["metadata"]["name"] not in live_names]
+        if missing:  # one metadata-only list instead of a GET per new peer (never a Secret's data)
+            held = kube.metadata(backend.api_version, backend.kind, spec["namespace"])
+            _refuse_foreign([(o, held.get(o["metadata"]["name"])) for o in missing], spec["cluster"])
+            present = set((backend.kind, spec["namespace"], name) for name in held)
         result["changed"], entries, diffs = backend.ensure_peers(want_diff)
         result.update((key, entries) for key in backend.result_keys)
         steps = plan(_desired(spec, backend), live)
 
-    changed, result["links"], link_diffs = execute(kube, steps, spec["cluster"], want_diff)
+    changed, result["links"], link_diffs = execute(kube, steps, spec["cluster"], want_diff, present)
     if spec["state"] == "present":
         result["links"] += pending
         changed = changed or any(e["action"] == "create" for e in pending)
@@ -514,11 +524,40 @@ def reconcile(spec, local, connect_peer, check_mode=False, want_diff=False, hide
     return result
 
 
-def run_module(module):
-    """Module entry: validate first (no cluster contact on bad input), then reconcile."""
-    from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
+PEER_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    network=dict(type="str"),
+    trust_domain=dict(type="str", default=DEFAULT_TRUST_DOMAIN),
+    address=dict(type="str"),
+    address_type=dict(type="str", choices=["IPAddress", "Hostname"]),
+    service_account=dict(type="str", default=DEFAULT_EASTWEST_SERVICE_ACCOUNT, aliases=["eastwest_service"]),
+    context=dict(type="str"),
+    kubeconfig=dict(type="path"),
+    api_server=dict(type="str"),
+)
 
-    spec = validate(module.params, module.check_mode)
-    want_diff = module._diff  # pylint: disable=protected-access
-    return reconcile(spec, lambda: Kube(module), lambda peer: remote_secret.connect_peer(module, peer),
-                     module.check_mode, want_diff, module.no_log, module.atomic_move)
+
+def argument_spec():
+    """The options of mesh_link (documented in plugins/modules/mesh_link.py) with kubernetes.core's auth options."""
+    spec = auth_argument_spec()
+    spec.update(
+        cluster=dict(type="str", required=True),
+        method=dict(type="str", default="peering", choices=sorted(BACKENDS)),
+        namespace=dict(type="str"),
+        peers=dict(type="list", elements="dict", default=[], options=copy.deepcopy(PEER_OPTIONS)),
+        reader_service_account=dict(type="str", default=remote_secret.DEFAULT_READER),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        generate=dict(type="bool", default=False),
+        dest=dict(type="path"),
+        allow_local_api_server=dict(type="bool", default=False),
+    )
+    return spec
+
+
+def run(params, check_mode=False, want_diff=False, warn=lambda msg: None, hide=lambda value: None):
+    """Validate params (the options checked against argument_spec(); no cluster contact on bad input), then
+    reconcile this cluster's links. warn(msg) reports a warning, hide(value) masks a secret value in the output."""
+    spec = validate(params, check_mode)
+    return reconcile(spec, lambda: Kube.connect(params, check_mode, warn),
+                     lambda peer: remote_secret.connect_peer(params, check_mode, warn, peer),
+                     check_mode, want_diff, hide)

@@ -15,15 +15,11 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import An
 
 
 class MeshModule(AnsibleK8SModule):
-    """kubernetes.core's AnsibleK8SModule plus the two AnsibleModule services our module_utils use."""
+    """kubernetes.core's AnsibleK8SModule plus the AnsibleModule service our module_utils use."""
 
     def atomic_move(self, src, dest, **kwargs):
         """AnsibleModule.atomic_move (module_utils.atomic_write writes every file through it)."""
         return self._module.atomic_move(src, dest, **kwargs)
-
-    def no_log(self, value):
-        """Mask value (a token, a kubeconfig) anywhere in this task's output."""
-        self._module.no_log_values.add(value)
 
 
 def cluster_module(argument_spec, with_auth=True, **kwargs):

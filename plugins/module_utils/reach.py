@@ -16,7 +16,7 @@ import time
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils import access
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils import access, kubeconfig
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.distributions import (
     DISTRIBUTIONS, eastwest_address)
 
@@ -37,6 +37,7 @@ def _client(paths, context):
     key = (tuple(paths), context)
     cfg = _CONFIGS.get(key)
     if cfg is None:
+        kubeconfig.use_libyaml()
         cfg = client.Configuration()
         config.load_kube_config(config_file=os.pathsep.join(paths), context=context, client_configuration=cfg,
                                 persist_config=False)

@@ -91,15 +91,15 @@ def kubeconfig(cluster, server, ca_data, token):
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
-def connect_peer(module, peer):
+def connect_peer(params, dry_run, warn, peer):
     """A Kube client for peer (same kubeconfig as this cluster unless the peer names its own), a dry run in check
-    mode like the module's own."""
+    mode like this cluster's own; params are this cluster's auth options."""
     from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import Kube
 
-    auth = dict((key, module.params.get(key)) for key in SHARED_AUTH)
-    auth.update(context=peer["context"], kubeconfig=peer.get("kubeconfig") or module.params.get("kubeconfig"))
+    auth = dict((key, params.get(key)) for key in SHARED_AUTH)
+    auth.update(context=peer["context"], kubeconfig=peer.get("kubeconfig") or params.get("kubeconfig"))
     try:
-        return Kube.connect(auth, module.server_side_dry_run, module.warn)
+        return Kube.connect(auth, dry_run, warn)
     except MeshError as e:
         raise MeshError("peer %s: %s" % (peer["name"], e.msg))
 

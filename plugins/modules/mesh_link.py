@@ -13,6 +13,8 @@ short_description: Link one cluster of a multicluster Istio ambient mesh to all 
 version_added: 0.1.0
 author: ambientmesh.multicluster maintainers (@ambientmesh)
 description:
+  - Runs on the controller (an action plugin), once per host, like M(ambientmesh.multicluster.mesh_preflight). The
+    kubeconfig files and contexts are the controller's, and O(dest) is written there.
   - Reconciles, in one call, every link object of one cluster to the list of its peers. It creates missing links,
     updates drifted ones and prunes the links this collection made to clusters that are no longer listed.
   - With O(method=peering) (Solo Istio) a link is an C(istio-remote) Gateway C(istio-remote-peer-<peer network>)
@@ -127,8 +129,8 @@ options:
     default: false
   dest:
     description:
-      - With O(generate), also write the manifests, unredacted, as one YAML stream to this file (mode 0600).
-        Its directory must exist.
+      - With O(generate), also write the manifests, unredacted, as one YAML stream to this file (mode 0600), on the
+        controller. A missing directory is created with mode 0700.
     type: path
   allow_local_api_server:
     description:
@@ -242,36 +244,3 @@ dest:
   returned: when generate=true and dest is set
   type: str
 """
-
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.mesh_link import run_module
-from ansible_collections.ambientmesh.multicluster.plugins.module_utils.module import cluster_module, run
-
-
-def main():
-    peer = dict(
-        name=dict(type="str", required=True),
-        network=dict(type="str"),
-        trust_domain=dict(type="str", default="cluster.local"),
-        address=dict(type="str"),
-        address_type=dict(type="str", choices=["IPAddress", "Hostname"]),
-        service_account=dict(type="str", default="istio-eastwest", aliases=["eastwest_service"]),
-        context=dict(type="str"),
-        kubeconfig=dict(type="path"),
-        api_server=dict(type="str"),
-    )
-    module = cluster_module(dict(
-        cluster=dict(type="str", required=True),
-        method=dict(type="str", default="peering", choices=["peering", "remote_secret"]),
-        namespace=dict(type="str"),
-        peers=dict(type="list", elements="dict", default=[], options=peer),
-        reader_service_account=dict(type="str", default="ambientmesh-mesh-reader"),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        generate=dict(type="bool", default=False),
-        dest=dict(type="path"),
-        allow_local_api_server=dict(type="bool", default=False),
-    ), supports_check_mode=True)
-    run(module, run_module)
-
-
-if __name__ == "__main__":
-    main()

@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils import mesh_link, remote_secret
+from ansible_collections.ambientmesh.multicluster.plugins.module_utils.client import UNREAD
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.compare import clean
 from ansible_collections.ambientmesh.multicluster.plugins.module_utils.errors import MeshError
-from module_stub import atomic_move
 
 OURS = {"app.kubernetes.io/managed-by": "ambientmesh.multicluster"}
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.secret-token-value"
@@ -35,6 +35,7 @@ class FakeKube:
         self.host = host
         self.store = {}
         self.writes = []
+        self.reads = []
         self.warnings = []
         for ns in namespaces:
             self.store[("Namespace", "", ns)] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
@@ -53,10 +54,17 @@ class FakeKube:
         return obj
 
     def get(self, api_version, kind, name, namespace=None):
+        self.reads.append(("get", kind, name))
         obj = self.store.get(self.key(kind, namespace, name))
         return copy.deepcopy(obj)
 
+    def metadata(self, api_version, kind, namespace=None):
+        self.reads.append(("metadata", kind, namespace))
+        return dict((key[2], copy.deepcopy(obj["metadata"])) for key, obj in self.store.items()
+                    if key[0] == kind and (not namespace or key[1] == namespace))
+
     def list(self, api_version, kind, namespace=None, label_selector=None):
+        self.reads.append(("list", kind, label_selector))
         out = []
         for key in sorted(self.store):
             obj = self.store[key]
@@ -73,10 +81,14 @@ class FakeKube:
                 out.append(dict((k, copy.deepcopy(v)) for k, v in obj.items() if k not in ("kind", "apiVersion")))
         return out
 
-    def apply(self, obj):
+    def apply(self, obj, before=UNREAD):
         meta = obj["metadata"]
-        before = self.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
-        if meta.get("namespace") and self.get("v1", "Namespace", meta["namespace"]) is None:
+        stored = self.store.get(self.key(obj["kind"], meta.get("namespace"), meta["name"]))
+        if before is UNREAD:
+            before = self.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        else:  # what the caller says it read must be what the cluster holds
+            assert before == stored, (before, stored)
+        if meta.get("namespace") and self.key("Namespace", "", meta["namespace"]) not in self.store:
             if self.dry_run:  # like client.Kube: check mode of a play whose earlier task makes the namespace
                 return True, None, obj
             raise MeshError("namespace %s not found" % meta["namespace"])
@@ -271,6 +283,32 @@ def test_full_mesh_then_idempotent_then_drift():
     assert "managedFields" not in json.dumps(entry) and "uid" not in entry["before"]["metadata"]
 
 
+def test_a_cluster_is_read_once_per_kind_not_once_per_peer():
+    """The link step's cost at 32 clusters is requests per peer: a first link reads a list of ours, the namespace
+    and one metadata-only list (for objects made by others), then writes; a rerun reads two things and writes none."""
+    kube = FakeKube()
+    run(kube)
+    assert kube.reads == [("list", "Gateway", mesh_link.selector()), ("get", "Namespace", "istio-gateways"),
+                          ("metadata", "Gateway", "istio-gateways")]
+    assert [w[0] for w in kube.writes] == ["apply", "apply"]
+    kube.reads, kube.writes = [], []
+    run(kube)
+    assert kube.reads == [("list", "Gateway", mesh_link.selector()), ("get", "Namespace", "istio-gateways")]
+    assert kube.writes == []
+
+
+def test_a_managed_object_without_the_peer_label_is_read_before_it_is_applied():
+    """Not ours to prune (no peer label) yet ours to write: apply must not take it for absent."""
+    stray = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+             "metadata": {"name": "istio-remote-peer-network2", "namespace": "istio-gateways", "labels": dict(OURS)},
+             "spec": {"gatewayClassName": "istio-remote"}}
+    kube = FakeKube(objects=[stray])
+    result = run(kube, diff=True)
+    assert ("get", "Gateway", "istio-remote-peer-network2") in kube.reads
+    entry = [d for d in result["diff"] if "network2" in d["after_header"]][0]
+    assert entry["before"] != {}
+
+
 def test_prune_only_touches_our_links():
     unrelated = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
                  "metadata": {"name": "istio-eastwest", "namespace": "istio-gateways", "labels": dict(OURS)}}
@@ -367,17 +405,21 @@ def test_generate_contacts_no_cluster_and_writes_dest(tmp_path):
     def no_cluster():
         raise AssertionError("generate must not contact the cluster")
 
-    dest = tmp_path / "links.yaml"
+    dest = tmp_path / "gitops" / "links.yaml"  # its folder is made, for the manifests alone
     spec = mesh_link.validate(params(generate=True, dest=str(dest)))
     result = mesh_link.reconcile(spec, no_cluster, None, check_mode=True)
-    assert result["changed"] and not dest.exists()  # check mode writes no file
-    result = mesh_link.reconcile(spec, no_cluster, None, atomic_move=atomic_move())
+    assert result["changed"] and not dest.parent.exists()  # check mode writes nothing
+    result = mesh_link.reconcile(spec, no_cluster, None)
     assert result["changed"] and [m["metadata"]["name"] for m in result["manifests"]] == [
         "istio-remote-peer-network2", "istio-remote-peer-network3"]
     docs = list(yaml.safe_load_all(dest.read_text()))
     assert docs[0]["spec"]["gatewayClassName"] == "istio-remote"
-    assert stat.S_IMODE(os.stat(str(dest)).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(str(dest)).st_mode) == 0o600 and stat.S_IMODE(dest.parent.stat().st_mode) == 0o700
     assert not mesh_link.reconcile(spec, no_cluster, None)["changed"]
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with pytest.raises(MeshError, match="dest %s/links.yaml: cannot write it" % blocked):
+        mesh_link.reconcile(mesh_link.validate(params(generate=True, dest=str(blocked / "links.yaml"))), no_cluster, None)
 
 
 # ---- reconcile: remote secrets ---------------------------------------------------------------------------------
@@ -547,10 +589,37 @@ def test_each_method_has_one_backend_naming_its_link_kind_and_namespace():
         mesh_link.select_backend("istioctl")
 
 
-def test_the_module_offers_exactly_the_backends():
+def documented(options):
+    """The parts of documented options that an argument spec carries, in its shape."""
+    keys = ("type", "elements", "default", "choices", "required", "aliases")
+    out = {}
+    for name, doc in options.items():
+        entry = dict((k, doc[k]) for k in keys if doc.get(k) not in (None, False))
+        if "suboptions" in doc:
+            entry["options"] = documented(doc["suboptions"])
+        out[name] = entry
+    return out
+
+
+def specified(spec):
+    keys = ("type", "elements", "default", "choices", "required", "aliases")
+    return dict((name, dict([(k, opt[k]) for k in keys if opt.get(k) not in (None, False)]
+                            + ([("options", specified(opt["options"]))] if "options" in opt else [])))
+                for name, opt in spec.items())
+
+
+def test_the_documented_options_are_the_argument_spec_the_action_validates():
+    """The module file only documents mesh_link (the action plugin runs it), so nothing else ties the two."""
     from ansible_collections.ambientmesh.multicluster.plugins.modules import mesh_link as module
-    doc = yaml.safe_load(module.DOCUMENTATION)
-    assert sorted(doc["options"]["method"]["choices"]) == sorted(mesh_link.BACKENDS)
+    from ansible_collections.kubernetes.core.plugins.doc_fragments import k8s_auth_options
+    from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+
+    own = yaml.safe_load(module.DOCUMENTATION)["options"]
+    spec = mesh_link.argument_spec()
+    assert documented(own) == specified(dict((k, v) for k, v in spec.items() if k not in AUTH_ARG_SPEC))
+    assert sorted(own["method"]["choices"]) == sorted(mesh_link.BACKENDS)
+    auth = yaml.safe_load(k8s_auth_options.ModuleDocFragment.DOCUMENTATION)["options"]
+    assert set(spec) - set(own) == set(auth) and not set(own) & set(auth)
 
 
 def test_a_backends_probe_names_the_link_it_builds():
