@@ -141,6 +141,8 @@ options:
 notes:
   - The peer list usually comes from the inventory; the C(ambientmesh.multicluster.link) role gathers every
     cluster's east-west address first and then calls this module once per cluster.
+  - It runs in the controller's process, so the task keyword C(environment) does not reach it; C(K8S_AUTH_*)
+    variables are read from the controller's environment (where AWX's credential injectors put them).
 seealso:
   - name: Istio multi-primary on different networks (ambient)
     description: The upstream guide that uses remote secrets.
