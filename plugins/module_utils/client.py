@@ -140,7 +140,7 @@ class Kube:
             raise api_error("list", kind, label_selector or "*", e, namespace)
 
     def metadata(self, api_version, kind, namespace=None):
-        """{name: metadata} of every object of a kind (in namespace), from one metadata-only list."""
+        """{name: object} of every object of a kind (in namespace), each with its metadata only, from one list."""
         res = self.resource(api_version, kind)
         try:
             items = res.get(namespace=namespace, header_params={"Accept": METADATA_LIST}).to_dict().get("items") or []
@@ -148,7 +148,7 @@ class Kube:
             return {}
         except DynamicApiError as e:
             raise api_error("list", kind, "*", e, namespace)
-        return dict((item["metadata"]["name"], item["metadata"]) for item in items)
+        return dict((item["metadata"]["name"], item) for item in items)
 
     # ---- writes ------------------------------------------------------------------------------------------
     def apply(self, obj, force=True, field_manager=FIELD_MANAGER, before=UNREAD):

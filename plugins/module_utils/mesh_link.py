@@ -192,6 +192,15 @@ def diff_entry(header, before, after, shape=None):
     return {"before_header": header, "after_header": header, "before": before or {}, "after": after or {}}
 
 
+def _read_before(action, obj, live, present):
+    """What apply() may take as the object before it, or UNREAD when this run did not read it."""
+    if action == "update":
+        return live
+    if present is not None and _key(obj) not in present:
+        return None
+    return UNREAD
+
+
 def execute(kube, steps, where, want_diff, present=None):
     """Carry out plan() steps in one cluster (named where); returns (changed, entries, diffs).
 
@@ -202,8 +211,7 @@ def execute(kube, steps, where, want_diff, present=None):
         target = obj or live
         before = after = None
         if action in ("create", "update"):
-            known = live if action == "update" else None if present is not None and _key(obj) not in present else UNREAD
-            did_change, before, after = kube.apply(obj, before=known)
+            did_change, before, after = kube.apply(obj, before=_read_before(action, obj, live, present))
             if not did_change:
                 action = "unchanged"
         elif action == "prune":
@@ -231,9 +239,7 @@ def _get(kube, obj):
 
 
 def _refuse_foreign(objects_and_live, cluster):
-    """objects_and_live: (object we would write, what the cluster holds under its name: object, metadata or None)."""
-    foreign = [ref(obj) for obj, live in objects_and_live
-               if live is not None and not managed(live if "metadata" in live else {"metadata": live})]
+    foreign = [ref(obj) for obj, live in objects_and_live if live is not None and not managed(live)]
     if foreign:
         raise MeshError("%s already exist in cluster %s and were not made by this collection (no label %s=%s); "
                         "delete them (e.g. links made by istioctl) and rerun"

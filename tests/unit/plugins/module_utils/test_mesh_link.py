@@ -60,7 +60,7 @@ class FakeKube:
 
     def metadata(self, api_version, kind, namespace=None):
         self.reads.append(("metadata", kind, namespace))
-        return dict((key[2], copy.deepcopy(obj["metadata"])) for key, obj in self.store.items()
+        return dict((key[2], {"metadata": copy.deepcopy(obj["metadata"])}) for key, obj in self.store.items()
                     if key[0] == kind and (not namespace or key[1] == namespace))
 
     def list(self, api_version, kind, namespace=None, label_selector=None):
